@@ -1,0 +1,1 @@
+"""Evaluation: splits, metrics and reports; pure computation, no I/O."""

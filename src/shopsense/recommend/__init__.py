@@ -1,0 +1,1 @@
+"""Recommendation: one contract, many models."""
