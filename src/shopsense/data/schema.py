@@ -85,7 +85,7 @@ class Table:
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
 
 
-S, I, F, T, B = (
+S, I, F, T, B = (  # noqa: E741 - one letter per type keeps the tables readable
     ColumnType.STRING,
     ColumnType.INTEGER,
     ColumnType.FLOAT,

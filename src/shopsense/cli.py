@@ -1,0 +1,309 @@
+"""`shopsense` command line: a thin layer over `shopsense.workflows` and the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shopsense.config import Settings
+
+app = typer.Typer(
+    help="Deep learning on an online shop's own data.", no_args_is_help=True, add_completion=False
+)
+data_app = typer.Typer(help="Load data sets and inspect the store.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="DuckDB store file [env SHOPSENSE_STORE_PATH]")
+]
+ModelsOpt = Annotated[
+    Path | None, typer.Option("--models-dir", help="model registry [env SHOPSENSE_MODELS_DIR]")
+]
+
+
+def _settings(store: Path | None = None, models_dir: Path | None = None) -> Settings:
+    overrides = {}
+    if store is not None:
+        overrides["store_path"] = store
+    if models_dir is not None:
+        overrides["models_dir"] = models_dir
+    return Settings(**overrides)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            *["" if pd.isna(v) else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- data
+@app.command()
+def ingest(
+    table: Annotated[str, typer.Argument(help="events, items, users, orders or order_lines")],
+    file: Annotated[Path, typer.Argument(help="CSV/TSV/Parquet/JSONL file, optionally .gz")],
+    reject_file: Annotated[
+        Path | None,
+        typer.Option(help="write bad rows here (with line and reason) and load the rest"),
+    ] = None,
+    format: Annotated[str | None, typer.Option(help="csv, tsv, parquet or jsonl")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Load a file into a table of the store: all rows, or none if any row is bad."""
+    from shopsense.data.ingest import IngestError
+    from shopsense.data.store import Store
+
+    settings = _settings(store)
+    try:
+        with Store(settings.store_path) as s:
+            report = s.ingest(table, file, reject_path=reject_file, format=format)
+    except IngestError as e:
+        raise _fail(f"{e}\nnothing was loaded; the store is unchanged") from None
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        raise _fail(str(e)) from None
+    console.print(
+        f"{report.table}: read {report.rows_read:,} rows from {report.source}; "
+        f"inserted {report.rows_inserted:,}, updated {report.rows_updated:,}, "
+        f"skipped {report.rows_skipped_existing:,} already stored, "
+        f"rejected {report.rows_rejected:,}"
+    )
+    if report.reject_path:
+        console.print(f"bad rows written to {report.reject_path}")
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+
+
+@data_app.command("stats")
+def data_stats(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Rows, users, items, time range, density, duplicates and nulls of every table."""
+    from shopsense.data.store import Store
+
+    settings = _settings(store)
+    if not settings.store_path.exists():
+        raise _fail(
+            f"no store at {settings.store_path}; load data first (shopsense data load sample)"
+        )
+    with Store(settings.store_path, read_only=True) as s:
+        stats = s.stats()
+    if as_json:
+        console.print_json(json.dumps(stats.to_dict(), default=str))
+    else:
+        console.print(stats.render())
+
+
+@data_app.command("load")
+def data_load(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="sample, uci-online-retail, amazon-beauty-seq, movielens-100k, diginetica-sample"
+        ),
+    ],
+    root: Annotated[Path | None, typer.Option(help="folder holding the public data sets")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Map a public data set (or the bundled sample) into the schema and load it."""
+    from shopsense.data.sources import load_sample, load_source
+    from shopsense.data.store import Store
+
+    settings = _settings(store)
+    try:
+        with console.status(f"reading {source}"):
+            data = (
+                load_sample()
+                if source == "sample"
+                else load_source(source, root or settings.data_root)
+            )
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        raise _fail(str(e)) from None
+    for note in data.notes:
+        console.print(f"[dim]- {note}[/]")
+    with Store(settings.store_path) as s:
+        for table, frame in data.tables.items():
+            report = s.write_frame(table, frame, source=data.name)
+            console.print(
+                f"{table}: {report.rows_inserted:,} inserted, {report.rows_updated:,} updated, "
+                f"{report.rows_skipped_existing:,} already stored"
+            )
+
+
+# --------------------------------------------------------------------------- models
+@app.command()
+def train(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="model name, e.g. ease, itemknn, als")
+    ],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE, repeatable")
+    ] = None,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Fit a model on every event in the store and save it as a new version."""
+    from shopsense import workflows
+
+    settings = _settings(store, models_dir)
+    try:
+        params = workflows.parse_params(model, param or [])
+        version = workflows.train(settings, model, params)
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    d = version.meta.get("data", {})
+    console.print(
+        f"trained [bold]{version.name}[/] {version.version} on {d.get('events', 0):,} events "
+        f"({d.get('users', 0):,} users × {d.get('items', 0):,} items) "
+        f"in {d.get('train_s', 0):.1f}s "
+        f"-> {version.path}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="model(s) to compare; default: all")
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option(help="leave_last_out, temporal or random")
+    ] = "leave_last_out",
+    k: Annotated[int, typer.Option(help="cut-off of the ranking metrics")] = 10,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="MODEL.NAME=VALUE, repeatable")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Compare models on held-out events (full ranking); writes a report to reports/."""
+    from shopsense import workflows
+    from shopsense.recommend import MODELS
+
+    settings = _settings(store)
+    names = model or list(MODELS)
+    params: dict[str, dict] = {}
+    try:
+        for p in param or []:
+            name, dot, rest = p.partition(".")
+            if not dot or name not in names:
+                raise ValueError(f"bad --param {p!r}: expected MODEL.NAME=VALUE for one of {names}")
+            params.setdefault(name, {}).update(workflows.parse_params(name, [rest]))
+        run = workflows.evaluate_models(settings, names, protocol=protocol, k=k, params=params)
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    s = run.split
+    console.print(
+        f"{protocol}: {s['users']:,} users × {s['items']:,} items; train {s['train_events']:,}, "
+        f"validation {s['validation_events']:,}, test {s['test_events']:,} events; full ranking"
+    )
+    frame = run.table()
+    cols = [
+        "model",
+        "stage",
+        "users",
+        f"hr@{k}",
+        f"ndcg@{k}",
+        f"recall@{k}",
+        "recall@20",
+        f"mrr@{k}",
+        f"coverage@{k}",
+        "fit_s",
+    ]
+    frame = frame[[c for c in cols if c in frame]]
+    for stage in ("validation", "test"):
+        part = frame[frame["stage"] == stage].drop(columns="stage")
+        if len(part):
+            _print_frame(part.sort_values(f"ndcg@{k}", ascending=False), title=f"{stage} (k={k})")
+    if run.path:
+        console.print(f"report written to {run.path}")
+
+
+@app.command()
+def recommend(
+    user_id: Annotated[str, typer.Argument(help="the customer's id")],
+    k: Annotated[int, typer.Option(help="how many items")] = 10,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="default: latest trained")
+    ] = None,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Top-k items for a customer, with titles, prices and why."""
+    from shopsense import workflows
+
+    settings = _settings(store, models_dir)
+    try:
+        table, note = workflows.recommend_for_user(settings, user_id, k=k, model_name=model)
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    _print_frame(table, title=f"recommendations for {user_id} ({note})")
+
+
+@app.command()
+def similar(
+    item_id: Annotated[str, typer.Argument(help="the item's id")],
+    k: Annotated[int, typer.Option(help="how many items")] = 10,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="default: latest trained")
+    ] = None,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Items most similar to an item, according to a trained model."""
+    from shopsense import workflows
+
+    settings = _settings(store, models_dir)
+    try:
+        table = workflows.similar_to_item(settings, item_id, k=k, model_name=model)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise _fail(str(e).strip("'\"")) from None
+    _print_frame(table, title=f"items similar to {item_id}")
+
+
+@app.command()
+def models(models_dir: ModelsOpt = None) -> None:
+    """List saved models and versions."""
+    from shopsense.registry import Registry
+
+    settings = _settings(models_dir=models_dir)
+    versions = Registry(settings.models_dir).versions("recommend")
+    if not versions:
+        console.print(f"no models under {settings.models_dir}")
+        return
+    rows = [
+        {
+            "name": v.name,
+            "version": v.version,
+            "created": v.meta.get("created_at", ""),
+            "events": v.meta.get("data", {}).get("events", ""),
+            "train_s": v.meta.get("data", {}).get("train_s", ""),
+            "params": json.dumps(v.meta.get("params", {})),
+        }
+        for v in versions
+    ]
+    _print_frame(pd.DataFrame(rows), title=f"models in {settings.models_dir}")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app(prog_name="shopsense")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

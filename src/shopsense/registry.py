@@ -1,0 +1,146 @@
+"""The model registry: `models/<task>/<name>/<version>/`.
+
+Each version folder holds what the model's `save` wrote (config JSON + arrays, never a
+pickle) and a `meta.json` with the registry's own record: when it was trained, on which
+data (a hash and counts), with which parameters, and its evaluation metrics. A version is
+written into a hidden temporary folder and renamed into place, so a crash never leaves a
+half-written version that `load` would pick up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shopsense import __version__
+from shopsense.recommend import MODELS
+from shopsense.recommend.base import CONFIG_FILE, Recommender
+
+META_FILE = "meta.json"
+_VERSION = re.compile(r"^v(\d{4,})$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One saved version of one model."""
+
+    task: str
+    name: str
+    version: str
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.meta.get("metrics", {})
+
+
+class Registry:
+    """Saved models under one root folder."""
+
+    def __init__(self, root: str | Path = "models") -> None:
+        self.root = Path(root)
+
+    def save(
+        self,
+        model: Recommender,
+        *,
+        task: str = "recommend",
+        name: str | None = None,
+        metrics: dict[str, float] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Store a fitted model as the next version of `task/name` (name: the model's)."""
+        name = name or model.name
+        folder = self.root / task / name
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".incoming-"))
+        try:
+            model.save(tmp)
+            meta = {
+                "task": task,
+                "name": name,
+                "model": model.name,
+                "params": model.get_params(),
+                "metrics": metrics or {},
+                "data": data or {},
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "shopsense_version": __version__,
+            }
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            while True:  # next free version number; rename fails if another writer won
+                version = f"v{self._next_number(folder):04d}"
+                try:
+                    os.rename(tmp, folder / version)
+                    break
+                except OSError:
+                    if not (folder / version).exists():
+                        raise
+            os.chmod(folder / version, 0o755)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return ModelVersion(task, name, version, folder / version, meta)
+
+    @staticmethod
+    def _next_number(folder: Path) -> int:
+        return max((_number(p.name) for p in folder.iterdir()), default=0) + 1
+
+    def versions(self, task: str = "recommend", name: str | None = None) -> list[ModelVersion]:
+        """Saved versions, oldest first (all names of the task when `name` is None)."""
+        base = self.root / task
+        if not base.is_dir():
+            return []
+        names = [name] if name else sorted(p.name for p in base.iterdir() if p.is_dir())
+        out = []
+        for n in names:
+            folder = base / n
+            if not folder.is_dir():
+                continue
+            for v in sorted(folder.iterdir(), key=lambda p: _number(p.name)):
+                if _VERSION.match(v.name) and (v / CONFIG_FILE).exists():
+                    meta = (
+                        json.loads((v / META_FILE).read_text()) if (v / META_FILE).exists() else {}
+                    )
+                    out.append(ModelVersion(task, n, v.name, v, meta))
+        return out
+
+    def get(self, task: str, name: str, version: str | None = None) -> ModelVersion:
+        """One version (the latest when `version` is None), with a clear error if absent."""
+        found = self.versions(task, name)
+        if not found:
+            known = sorted({v.name for v in self.versions(task)})
+            raise FileNotFoundError(
+                f"no saved model {task}/{name} under {self.root}"
+                + (f"; saved models: {', '.join(known)}" if known else "; train one first")
+            )
+        if version is None:
+            return found[-1]
+        for v in found:
+            if v.version == version:
+                return v
+        raise FileNotFoundError(
+            f"{task}/{name} has no version {version}; it has {[v.version for v in found]}"
+        )
+
+    def load(self, task: str, name: str, version: str | None = None) -> Recommender:
+        """Load a saved model (the latest version by default)."""
+        v = self.get(task, name, version)
+        kind = json.loads((v.path / CONFIG_FILE).read_text())["model"]
+        try:
+            cls = MODELS[kind]
+        except KeyError:
+            raise ValueError(f"{v.path} holds an unknown model kind {kind!r}") from None
+        return cls.load(v.path)
+
+
+def _number(name: str) -> int:
+    m = _VERSION.match(name)
+    return int(m.group(1)) if m else -1
