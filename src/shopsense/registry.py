@@ -91,7 +91,8 @@ class Registry:
 
     @staticmethod
     def _next_number(folder: Path) -> int:
-        return max((_number(p.name) for p in folder.iterdir()), default=0) + 1
+        numbers = [_number(p.name) for p in folder.iterdir()]
+        return max([n for n in numbers if n > 0], default=0) + 1
 
     def versions(self, task: str = "recommend", name: str | None = None) -> list[ModelVersion]:
         """Saved versions, oldest first (all names of the task when `name` is None)."""

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from shopsense.recommend.base import Explanation, NotFittedError, _atomic_write, top_k
+from shopsense.recommend.popular import MostPopular
+
+
+def test_top_k_orders_best_first_and_pads_excluded():
+    scores = np.array([[0.1, 0.9, -np.inf, 0.5], [-np.inf, -np.inf, 0.2, -np.inf]], np.float32)
+    idx, val = top_k(scores, 3)
+    np.testing.assert_array_equal(idx, [[1, 3, 0], [2, -1, -1]])
+    np.testing.assert_allclose(val[0], [0.9, 0.5, 0.1])
+    assert np.isneginf(val[1, 1:]).all()
+
+
+def test_top_k_matches_full_sort(rng):
+    scores = rng.standard_normal((50, 300)).astype(np.float32)
+    idx, _ = top_k(scores, 10)
+    np.testing.assert_array_equal(idx, np.argsort(-scores, axis=1)[:, :10])
+
+
+def test_explanation_text_uses_titles():
+    why = Explanation("u", "i9", 1.0, [("i1", 0.5), ("i2", 0.2), ("i3", -0.1)])
+    assert why.text({"i1": "Red mug", "i2": "Blue mug"}) == "because you bought Red mug, Blue mug"
+    assert (
+        Explanation("u", "i9", 1.0, [], reason="popular").text()
+        == "i9 is popular with other customers"
+    )
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(NotFittedError, match="fit"):
+        MostPopular().recommend(["u"], k=3)
+
+
+def test_bad_arguments(ml_split):
+    model = MostPopular().fit(ml_split.train)
+    with pytest.raises(ValueError, match="k must"):
+        model.recommend_indices([0], k=0)
+    with pytest.raises(IndexError):
+        model.score([10_000])
+    with pytest.raises(TypeError, match="list"):
+        model.recommend("1", k=3)
+    with pytest.raises(TypeError):
+        MostPopular(not_a_param=1)
+
+
+def test_recommend_pads_when_the_catalogue_runs_out(ml_split):
+    model = MostPopular().fit(ml_split.train)
+    idx, scores = model.recommend_indices([0], k=model.n_items)
+    n_seen = model.seen_[0].nnz
+    assert (idx[0] == -1).sum() == n_seen
+    ids, _ = model.recommend([ml_split.train.user_ids[0]], k=model.n_items)
+    assert (ids[0] == "").sum() == n_seen
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def boom(f):
+        f.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        _atomic_write(target, boom)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_load_refuses_another_model_kind(ml_split, tmp_path):
+    from shopsense.recommend.neighbors import ItemKNN
+
+    folder = MostPopular().fit(ml_split.train).save(tmp_path / "m")
+    with pytest.raises(ValueError, match="popular"):
+        ItemKNN.load(folder)

@@ -1,0 +1,51 @@
+import json
+
+import numpy as np
+import pytest
+
+from shopsense.recommend.ease import EASE
+from shopsense.recommend.neighbors import ItemKNN
+from shopsense.registry import Registry
+
+
+def test_versions_are_numbered_and_load_back_identically(ml_split, tmp_path):
+    registry = Registry(tmp_path / "models")
+    model = ItemKNN(neighbors=20).fit(ml_split.train)
+    v1 = registry.save(model, metrics={"ndcg@10": 0.1}, data={"events": 5})
+    v2 = registry.save(model)
+    assert (v1.version, v2.version) == ("v0001", "v0002")
+    assert v1.path == tmp_path / "models" / "recommend" / "itemknn" / "v0001"
+    meta = json.loads((v1.path / "meta.json").read_text())
+    assert meta["metrics"] == {"ndcg@10": 0.1} and meta["params"]["neighbors"] == 20
+    loaded = registry.load("recommend", "itemknn")  # latest
+    users = np.arange(20)
+    np.testing.assert_array_equal(loaded.score(users), model.score(users))
+    assert [v.version for v in registry.versions("recommend", "itemknn")] == ["v0001", "v0002"]
+
+
+def test_no_pickle_on_disk(ml_split, tmp_path):
+    version = Registry(tmp_path).save(EASE(l2=500.0).fit(ml_split.train))
+    names = sorted(p.name for p in version.path.iterdir())
+    assert names == ["arrays.npz", "meta.json", "model.json"]
+    with np.load(version.path / "arrays.npz", allow_pickle=False) as npz:
+        assert "state.weights" in npz.files
+
+
+def test_clear_errors(tmp_path, ml_split):
+    registry = Registry(tmp_path)
+    with pytest.raises(FileNotFoundError, match="train one first"):
+        registry.get("recommend", "ease")
+    registry.save(ItemKNN().fit(ml_split.train))
+    with pytest.raises(FileNotFoundError, match="itemknn"):
+        registry.get("recommend", "ease")
+    with pytest.raises(FileNotFoundError, match="v0001"):
+        registry.get("recommend", "itemknn", "v0009")
+
+
+def test_half_written_versions_are_invisible(tmp_path, ml_split):
+    registry = Registry(tmp_path)
+    registry.save(ItemKNN().fit(ml_split.train))
+    # A crash mid-save leaves only a hidden temporary folder behind.
+    (tmp_path / "recommend" / "itemknn" / ".incoming-abc").mkdir()
+    (tmp_path / "recommend" / "itemknn" / "v0002").mkdir()  # no model.json: incomplete
+    assert [v.version for v in registry.versions("recommend", "itemknn")] == ["v0001"]
