@@ -47,7 +47,7 @@ def test_bad_arguments(ml_split):
 
 def test_recommend_pads_when_the_catalogue_runs_out(ml_split):
     model = MostPopular().fit(ml_split.train)
-    idx, scores = model.recommend_indices([0], k=model.n_items)
+    idx, _ = model.recommend_indices([0], k=model.n_items)
     n_seen = model.seen_[0].nnz
     assert (idx[0] == -1).sum() == n_seen
     ids, _ = model.recommend([ml_split.train.user_ids[0]], k=model.n_items)
