@@ -90,7 +90,11 @@ class Recommender(ABC):
         self.seen_ = train.binary.astype(np.float32)
         self._user_index: dict[str, int] | None = None
         self._item_index: dict[str, int] | None = None
-        self._fit(train, items)
+        try:
+            self._fit(train, items)
+        except BaseException:
+            del self.item_ids_  # a failed fit leaves the model unfitted, not half-fitted
+            raise
         return self
 
     @abstractmethod
