@@ -1,0 +1,322 @@
+"""The embedded store: one DuckDB file holding every table of the schema.
+
+Files are validated before anything is written and each load runs in one transaction, so
+the store never holds half a file. Rows already stored are skipped (logs) or replaced
+(catalogue tables with `upsert`), which makes loading the same export twice harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from shopsense.data.ingest import Checked, IngestError, check_file, check_frame, frame_dtype
+from shopsense.data.schema import TABLES, ColumnType, Table
+from shopsense.data.schema import table as table_named
+from shopsense.data.stats import StoreStats, compute_stats
+
+_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    ColumnType.STRING: pa.string(),
+    ColumnType.INTEGER: pa.int64(),
+    ColumnType.FLOAT: pa.float64(),
+    ColumnType.TIMESTAMP: pa.timestamp("ns"),
+    ColumnType.BOOLEAN: pa.bool_(),
+}
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one load did.
+
+    rows_read = rows_inserted + rows_updated + rows_skipped_existing + rows_rejected, plus,
+    for upsert tables, rows superseded by a later row with the same key in the same input
+    (counted in `warnings`). `reject_path` is set only when a reject file was written.
+    """
+
+    table: str
+    source: str
+    rows_read: int
+    rows_inserted: int
+    rows_updated: int
+    rows_skipped_existing: int
+    rows_rejected: int
+    reject_path: str | None
+    warnings: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line for a person: what went where."""
+        text = (
+            f"{self.source} -> {self.table}: {self.rows_read:,} read, "
+            f"{self.rows_inserted:,} inserted, {self.rows_updated:,} updated, "
+            f"{self.rows_skipped_existing:,} already stored, {self.rows_rejected:,} rejected"
+        )
+        if self.reject_path:
+            text += f" (see {self.reject_path})"
+        return text
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Store:
+    """A DuckDB file with the schema's tables; open it, ingest into it, read from it.
+
+    Use as a context manager so the file is closed (DuckDB allows one writer per file).
+    """
+
+    def __init__(self, path: str | Path = "shopsense.duckdb", *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        if not read_only and self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path, read_only=read_only)
+        if not read_only:
+            for spec in TABLES.values():
+                _run(self._con, spec.ddl())
+
+    # -- lifecycle
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the DuckDB connection; closing twice is harmless."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open DuckDB connection, for queries this class does not wrap."""
+        if self._con is None:
+            raise RuntimeError(f"store {self.path} is closed")
+        return self._con
+
+    # -- loading
+
+    def ingest(
+        self,
+        table: str,
+        path: str | Path,
+        *,
+        reject_path: str | Path | None = None,
+        format: str | None = None,
+    ) -> IngestReport:
+        """Validate and load one file into `table`.
+
+        Without `reject_path` any bad row rejects the whole file (IngestError, store
+        unchanged). With it, bad rows go to that CSV and the good rows load; faults of the
+        whole file (missing column, bad encoding) still raise.
+        """
+        spec = table_named(table)
+        checked = check_file(path, spec, format=format)
+        return self._apply(checked, reject_path)
+
+    def write_frame(
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        *,
+        source: str,
+        reject_path: str | Path | None = None,
+    ) -> IngestReport:
+        """Validate and load a frame built in code (data set loaders): same rules as files.
+
+        Faults name `source` and the 1-based row number of the frame.
+        """
+        spec = table_named(table)
+        checked = check_frame(frame, spec, source=source, line_offset=1, unit="row")
+        return self._apply(checked, reject_path)
+
+    def _apply(self, checked: Checked, reject_path: str | Path | None) -> IngestReport:
+        spec = checked.table
+        if checked.fatal or (checked.problem_count and reject_path is None):
+            raise checked.error()
+        warnings = list(checked.warnings)
+        pending: Path | None = None
+        rejected = len(checked.bad)
+        if reject_path is not None and rejected:
+            pending = _write_pending_csv(checked.bad, Path(reject_path))
+        try:
+            inserted, updated, skipped, superseded = self._load(spec, checked.good)
+        except BaseException:
+            if pending is not None:
+                pending.unlink(missing_ok=True)
+            raise
+        if pending is not None:
+            os.replace(pending, Path(str(reject_path)))
+        if superseded:
+            warnings.append(
+                f"{superseded:,} rows were superseded by a later row with the same "
+                f"{', '.join(spec.key)} in the same input"
+            )
+        return IngestReport(
+            table=spec.name,
+            source=checked.source,
+            rows_read=checked.rows_read,
+            rows_inserted=inserted,
+            rows_updated=updated,
+            rows_skipped_existing=skipped,
+            rows_rejected=rejected,
+            reject_path=str(reject_path) if pending is not None else None,
+            warnings=tuple(warnings),
+        )
+
+    def _load(self, spec: Table, frame: pd.DataFrame) -> tuple[int, int, int, int]:
+        """Insert validated rows in one transaction: (inserted, updated, skipped, superseded)."""
+        con = self.connection
+        superseded = 0
+        if spec.upsert and len(frame):
+            before = len(frame)
+            frame = frame.drop_duplicates(subset=list(spec.key), keep="last")
+            superseded = before - len(frame)
+        if not len(frame):
+            return 0, 0, 0, superseded
+        incoming = f"_incoming_{uuid.uuid4().hex}"
+        con.register(incoming, _to_arrow(frame, spec))
+        target = _quote(spec.name)
+        columns = ", ".join(_quote(c) for c in spec.column_names)
+        selected = ", ".join(f"n.{_quote(c)}" for c in spec.column_names)
+
+        def same(names: Sequence[str]) -> str:
+            return " AND ".join(f"o.{_quote(c)} IS NOT DISTINCT FROM n.{_quote(c)}" for c in names)
+
+        try:
+            _run(con, "BEGIN TRANSACTION")
+            try:
+                if spec.upsert:
+                    inserted, updated, skipped = self._upsert(
+                        incoming,
+                        target,
+                        columns,
+                        selected,
+                        same(spec.key),
+                        same(spec.column_names),
+                    )
+                else:
+                    result = _run(
+                        con,
+                        f"INSERT INTO {target} ({columns}) SELECT {selected} FROM {incoming} n "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {target} o WHERE {same(spec.key)})",
+                    )
+                    inserted = int(result[0][0])
+                    updated, skipped = 0, len(frame) - inserted
+                _run(con, "COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):  # keep the original error
+                    _run(con, "ROLLBACK")
+                raise
+        finally:
+            con.unregister(incoming)
+        return inserted, updated, skipped, superseded
+
+    def _upsert(
+        self, incoming: str, target: str, columns: str, selected: str, key: str, whole: str
+    ) -> tuple[int, int, int]:
+        """Replace stored rows whose key comes again; an identical row counts as skipped."""
+        con = self.connection
+        changed = f"_changed_{uuid.uuid4().hex}"
+        _run(
+            con,
+            f"CREATE TEMP TABLE {changed} AS SELECT {selected}, "
+            f"EXISTS (SELECT 1 FROM {target} o WHERE {key}) AS _known "
+            f"FROM {incoming} n WHERE NOT EXISTS (SELECT 1 FROM {target} o WHERE {whole})",
+        )
+        # No try/finally: on failure the caller's ROLLBACK removes the temp table too.
+        row = _run(con, f"SELECT count(*), count(*) FILTER (WHERE _known) FROM {changed}")[0]
+        changes, updated = int(row[0]), int(row[1])
+        total = int(_run(con, f"SELECT count(*) FROM {incoming}")[0][0])
+        _run(con, f"DELETE FROM {target} o WHERE EXISTS (SELECT 1 FROM {changed} n WHERE {key})")
+        _run(con, f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {changed}")
+        _run(con, f"DROP TABLE {changed}")
+        return changes - updated, updated, total - changes
+
+    # -- reading
+
+    def read(
+        self, table: str, columns: Sequence[str] | None = None, where: str | None = None
+    ) -> pd.DataFrame:
+        """Rows of `table` (optionally some columns, filtered by a SQL `where` condition),
+        typed like a validated frame."""
+        spec = table_named(table)
+        names = list(columns) if columns is not None else list(spec.column_names)
+        for name in names:
+            spec.column(name)  # KeyError naming the table for an unknown column
+        sql = f"SELECT {', '.join(_quote(c) for c in names)} FROM {_quote(spec.name)}"
+        if where:
+            sql += f" WHERE {where}"
+        frame = self.connection.execute(sql).df()
+        for name in names:
+            frame[name] = _typed(frame[name], spec.column(name).type)
+        return frame
+
+    def count(self, table: str) -> int:
+        """Number of rows in `table`."""
+        spec = table_named(table)
+        return int(_run(self.connection, f"SELECT count(*) FROM {_quote(spec.name)}")[0][0])
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Any SQL over the store's tables, as a frame."""
+        return self.connection.execute(sql, params).df()
+
+    def stats(self) -> StoreStats:
+        """Row counts, coverage and data quality figures for every table."""
+        return compute_stats(self.connection)
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Execute and fetch every row: DuckDB refuses new work while a result is unfinished."""
+    return con.execute(sql, params).fetchall()
+
+
+def _typed(values: pd.Series, kind: ColumnType) -> pd.Series:
+    if kind == ColumnType.STRING:
+        return pd.Series(
+            values.to_numpy(dtype=object, na_value=None), index=values.index, dtype=object
+        )
+    return values.astype(frame_dtype(kind))
+
+
+def _to_arrow(frame: pd.DataFrame, spec: Table) -> pa.Table:
+    """The validated frame as Arrow with the schema's types, so DuckDB guesses nothing."""
+    schema = pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in spec.columns])
+    return pa.Table.from_pandas(frame[list(spec.column_names)], schema=schema, preserve_index=False)
+
+
+def _write_pending_csv(frame: pd.DataFrame, final: Path) -> Path:
+    """Write `frame` as CSV to a temporary file beside `final`; the caller renames it."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            frame.to_csv(out, index=False)
+        os.chmod(name, 0o644)  # mkstemp makes it private; a reject file is an ordinary file
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+__all__ = ["IngestError", "IngestReport", "Store"]
