@@ -44,14 +44,27 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+_DECIMALS = {"price": 2, "fit_s": 1, "train_s": 1}
+_TEXT_COLUMNS = {"title", "why", "params", "name"}
+
+
 def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
     table = Table(title=title, show_lines=False)
     for col in frame.columns:
-        table.add_column(str(col), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(
-            *["" if pd.isna(v) else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
+        text = col in _TEXT_COLUMNS
+        table.add_column(
+            str(col), overflow="fold", no_wrap=not text, justify="left" if text else "right"
         )
+    for row in frame.itertuples(index=False):
+        cells = []
+        for col, v in zip(frame.columns, row, strict=True):
+            if v is None or (isinstance(v, float) and pd.isna(v)):
+                cells.append("")
+            elif isinstance(v, float):
+                cells.append(f"{v:.{_DECIMALS.get(col, 4)}f}")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -166,7 +179,8 @@ def train(
     settings = _settings(store, models_dir)
     try:
         params = workflows.parse_params(model, param or [])
-        version = workflows.train(settings, model, params)
+        with console.status(f"training {model} on the store's events"):
+            version = workflows.train(settings, model, params)
     except (ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
     d = version.meta.get("data", {})

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from shopsense.config import Settings
 from shopsense.data.store import Store
@@ -83,6 +84,16 @@ def _convert(raw: str, hint: Any, key: str) -> Any:
     return raw
 
 
+def open_store(settings: Settings) -> Store:
+    """The store for reading, with a clear error when there is none yet."""
+    if not Path(settings.store_path).exists():
+        raise FileNotFoundError(
+            f"no store at {settings.store_path}; load data first "
+            "(`shopsense data load sample` or `shopsense ingest events FILE`)"
+        )
+    return Store(settings.store_path, read_only=True)
+
+
 def load_interactions(store: Store, *, keep: str = "all") -> Interactions:
     """All events of the store as one view (each event counts once)."""
     return Interactions.from_store(store, keep=keep)
@@ -109,7 +120,7 @@ def train(
     settings: Settings, model_name: str, params: dict[str, Any] | None = None
 ) -> ModelVersion:
     """Fit a model on every event in the store and save it as a new registry version."""
-    with Store(settings.store_path, read_only=True) as store:
+    with open_store(settings) as store:
         data = load_interactions(store)
         items = load_items(store)
     model = make_model(model_name, params)
@@ -153,12 +164,12 @@ def evaluate_models(
     `keep="first"` keeps only the first event of each (user, item) pair, so the held-out
     item is one the user has not had before (what a recommender is for).
     """
-    with Store(settings.store_path, read_only=True) as store:
+    with open_store(settings) as store:
         data = load_interactions(store, keep=keep)
         items = load_items(store)
     split = make_split(data, protocol)
     reports: list[Report] = []
-    for name in model_names:
+    for name in tqdm(model_names, desc="evaluating", unit="model", disable=not progress):
         model_params = (params or {}).get(name, {})
         for stage, train_view, heldout in (
             ("validation", split.train, split.validation),
@@ -208,7 +219,7 @@ def latest_model(settings: Settings, name: str | None = None) -> tuple[Recommend
 
 
 def _catalogue(settings: Settings) -> pd.DataFrame:
-    with Store(settings.store_path, read_only=True) as store:
+    with open_store(settings) as store:
         return store.read("items", ["item_id", "title", "category", "price"]).set_index("item_id")
 
 

@@ -172,7 +172,8 @@ class Recommender(ABC):
         out_idx = np.empty((len(user_idx), k), dtype=np.int64)
         out_score = np.empty((len(user_idx), k), dtype=np.float32)
         starts = range(0, len(user_idx), self.batch_size)
-        bar = tqdm(starts, desc=f"scoring {self.name}", unit="batch", disable=not progress)
+        quiet = not progress or len(starts) < 10  # a bar only where waiting is noticeable
+        bar = tqdm(starts, desc=f"scoring {self.name}", unit="batch", leave=False, disable=quiet)
         for s in bar:
             batch = user_idx[s : s + self.batch_size]
             scores = self.score(batch)
