@@ -57,6 +57,10 @@ def test_train_recommend_similar_models(shop):
     result = runner.invoke(app, ["similar", "22423", "--k", "3"], env=env, terminal_width=200)
     assert result.exit_code == 0, result.output
 
+    result = runner.invoke(app, ["explain", "12348", "21212"], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "because you bought" in result.output and "contribution" in result.output
+
     result = runner.invoke(app, ["models"], env=env, terminal_width=200)
     assert "itemknn" in result.output and "v0001" in result.output
 

@@ -25,6 +25,10 @@ err = Console(stderr=True)
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="DuckDB store file [env SHOPSENSE_STORE_PATH]")
 ]
+KOpt = Annotated[int, typer.Option(min=1, max=1000, help="how many items")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="saved model name; default: latest trained")
+]
 ModelsOpt = Annotated[
     Path | None, typer.Option("--models-dir", help="model registry [env SHOPSENSE_MODELS_DIR]")
 ]
@@ -252,10 +256,8 @@ def evaluate_cmd(
 @app.command()
 def recommend(
     user_id: Annotated[str, typer.Argument(help="the customer's id")],
-    k: Annotated[int, typer.Option(help="how many items")] = 10,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="default: latest trained")
-    ] = None,
+    k: KOpt = 10,
+    model: ModelOpt = None,
     store: StoreOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
@@ -273,10 +275,8 @@ def recommend(
 @app.command()
 def similar(
     item_id: Annotated[str, typer.Argument(help="the item's id")],
-    k: Annotated[int, typer.Option(help="how many items")] = 10,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="default: latest trained")
-    ] = None,
+    k: KOpt = 10,
+    model: ModelOpt = None,
     store: StoreOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
@@ -289,6 +289,27 @@ def similar(
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise _fail(str(e).strip("'\"")) from None
     _print_frame(table, title=f"items similar to {item_id}")
+
+
+@app.command()
+def explain(
+    user_id: Annotated[str, typer.Argument(help="the customer's id")],
+    item_id: Annotated[str, typer.Argument(help="the item's id")],
+    model: ModelOpt = None,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Why a model would recommend an item to a customer, in terms of their own items."""
+    from shopsense import workflows
+
+    settings = _settings(store, models_dir)
+    try:
+        why, table = workflows.explain_pair(settings, user_id, item_id, model_name=model)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise _fail(str(e).strip("'\"")) from None
+    console.print(f"score {why.score:.4f}: {why.text(table['title'].dropna().to_dict())}")
+    if len(table) > 1:
+        _print_frame(table.reset_index(), title="contributions of the customer's items")
 
 
 @app.command()

@@ -27,7 +27,7 @@ from shopsense.data.store import Store
 from shopsense.data.views import Interactions
 from shopsense.eval.evaluate import Report, evaluate
 from shopsense.eval.splits import make_split
-from shopsense.recommend import MODELS, Recommender
+from shopsense.recommend import MODELS, Explanation, Recommender
 from shopsense.registry import ModelVersion, Registry
 
 TASK = "recommend"
@@ -257,6 +257,19 @@ def similar_to_item(
     model, _ = latest_model(settings, model_name)
     ids, scores = model.similar_items([item], k=k)
     return _with_catalogue(ids[0], scores[0], _catalogue(settings))
+
+
+def explain_pair(
+    settings: Settings, user: str, item: str, *, n: int = 5, model_name: str | None = None
+) -> tuple[Explanation, pd.DataFrame]:
+    """The explanation of one (user, item) pair and a table of the contributing items."""
+    model, _ = latest_model(settings, model_name)
+    why = model.explain(user, item, n=n)
+    catalogue = _catalogue(settings)
+    ids = [i for i, _ in why.because]
+    table = catalogue.reindex([item, *ids])[["title", "price"]]
+    table["contribution"] = [np.nan] + [w for _, w in why.because]
+    return why, table
 
 
 def _with_catalogue(
