@@ -70,7 +70,9 @@ class ImplicitPeer(Recommender):
             model = nn.CosineRecommender(**params, num_threads=0)
         else:
             raise ValueError(self.config.kind)
-        model.fit(x, show_progress=False)
+        # implicit parallelises itself and asks for single-threaded BLAS underneath.
+        with threadpool_limits(1, "blas"):
+            model.fit(x, show_progress=False)
         self.peer_ = model
         self.x_ = x
 

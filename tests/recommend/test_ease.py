@@ -34,3 +34,7 @@ def test_explanations_add_up_to_the_score(ml_split):
 def test_rejects_non_positive_l2(ml_split):
     with pytest.raises(ValueError, match="l2"):
         EASE(l2=0).fit(ml_split.train)
+
+
+def test_weights_are_row_major_for_fast_scoring(ml_split):
+    assert EASE(l2=500.0).fit(ml_split.train).weights_.flags["C_CONTIGUOUS"]

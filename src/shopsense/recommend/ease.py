@@ -78,6 +78,9 @@ def ease_weights(gram: np.ndarray) -> np.ndarray:
     del g
     p = torch.cholesky_solve(torch.eye(chol.shape[0], dtype=chol.dtype), chol)
     del chol
+    # LAPACK hands back column-major memory; P is symmetric, so its transpose is the same
+    # matrix in row-major order, which is what sparse-row × dense scoring needs to be fast.
+    p = p.mT if not p.is_contiguous() else p
     p /= -torch.diagonal(p).clone()[None, :]
     p.fill_diagonal_(0.0)
     return p.numpy()
