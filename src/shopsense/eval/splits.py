@@ -55,11 +55,10 @@ def leave_last_out(data: Interactions, *, min_events: int = 3) -> Split:
     test = eligible & (from_end == 1)
     validation = eligible & (from_end == 2)
     train = ~(test | validation)
-    return Split(
+    return _from_masks(
         "leave_last_out",
-        data.with_events(train),
-        data.with_events(validation),
-        data.with_events(test),
+        data,
+        (train, validation, test),
         f"last event of each user with >= {min_events} events is test, the one before validation",
     )
 
@@ -99,11 +98,10 @@ def temporal(
     validation = (ts >= t_val) & (ts < t_test) & warm
     test = (ts >= t_test) & warm
     fmt = lambda t: str(np.datetime64(int(t), "ns").astype("datetime64[s]"))  # noqa: E731
-    return Split(
+    return _from_masks(
         "temporal",
-        data.with_events(train),
-        data.with_events(validation),
-        data.with_events(test),
+        data,
+        (train, validation, test),
         f"train < {fmt(t_val)} <= validation < {fmt(t_test)} <= test (warm users and items)",
     )
 
@@ -123,14 +121,24 @@ def random_split(
     test = r < test_fraction
     validation = (r >= test_fraction) & (r < test_fraction + validation_fraction)
     train = ~(test | validation)
-    return Split(
+    return _from_masks(
         "random",
-        data.with_events(train),
-        data.with_events(validation),
-        data.with_events(test),
+        data,
+        (train, validation, test),
         f"random {test_fraction:.0%} test, {validation_fraction:.0%} validation "
         f"(seed {random_state})",
     )
+
+
+def _from_masks(
+    protocol: str,
+    data: Interactions,
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    description: str,
+) -> Split:
+    """A split whose parts are the events selected by three boolean masks."""
+    train, validation, test = (data.with_events(m) for m in masks)
+    return Split(protocol, train, validation, test, description)
 
 
 PROTOCOLS = {"leave_last_out": leave_last_out, "temporal": temporal, "random": random_split}
