@@ -112,6 +112,31 @@ class Recommender(ABC):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:  # noqa: B027
         """Restore what `_state` returned (nothing, for a model without arrays)."""
 
+    # ----------------------------------------------------------------- history
+    #: True when scores follow a user's history at once (sequence models, autoencoders);
+    #: False when users are learned parameters, so new events only change what is excluded.
+    folds_in: ClassVar[bool] = False
+
+    def with_history(self, data: Interactions) -> Self:
+        """Score users from `data`'s events from now on, without retraining.
+
+        `data` must be on the model's vocabulary (e.g. train + validation of the split the
+        model was trained on). Seen items are always taken from it; whether the scores
+        themselves change depends on `folds_in`.
+        """
+        self._check_fitted()
+        if data.n_users != self.n_users or data.n_items != self.n_items:
+            raise ValueError(
+                f"with_history: the view has {data.n_users} users × {data.n_items} items, "
+                f"the model {self.n_users} × {self.n_items}; use the same vocabulary"
+            )
+        self.seen_ = data.binary.astype(np.float32)
+        self._history_changed(data)
+        return self
+
+    def _history_changed(self, data: Interactions) -> None:  # noqa: B027
+        """Models that fold in new events refresh their per-user inputs here."""
+
     # ----------------------------------------------------------------- ids
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_ids_"):
