@@ -102,3 +102,35 @@ def test_ingest_rejects_a_bad_file_and_keeps_the_store(shop, tmp_path):
     assert "events.csv" in result.output and "3" in result.output and "timestamp" in result.output
     after = json.loads(runner.invoke(app, ["data", "stats", "--json"], env=env).output)
     assert after == before
+
+
+def test_train_a_neural_model_with_checkpoints(shop):
+    folder, env = shop
+    args = ["train", "-m", "gru4rec", "-p", "epochs=2", "-p", "hidden=16"]
+    ckpt = ["--checkpoint-dir", str(folder / "ckpt")]
+    result = runner.invoke(app, args + ckpt, env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "best validation NDCG@10" in result.output
+    assert (folder / "ckpt" / "checkpoint.pt").exists()
+    assert (folder / "models" / "recommend" / "gru4rec" / "v0001" / "weights.safetensors").exists()
+
+    result = runner.invoke(app, [*args, *ckpt, "--resume"], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output  # the finished run is not trained again
+
+    args = ["recommend", "12348", "-m", "gru4rec"]
+    result = runner.invoke(app, args, env=env, terminal_width=200)
+    assert result.exit_code == 0 and "gru4rec" in result.output
+
+    result = runner.invoke(app, ["train", "-m", "itemknn", "--resume"], env=env)
+    assert result.exit_code != 0 and "neural models" in result.output
+
+
+def test_evaluate_a_neural_model(shop):
+    folder, env = shop
+    env = {**env, "SHOPSENSE_REPORTS_DIR": str(folder / "reports-neural")}
+    args = ["evaluate", "-m", "popular", "-m", "sasrec", "-p", "sasrec.epochs=3"]
+    result = runner.invoke(app, args, env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    (report,) = (folder / "reports-neural").glob("*.json")
+    stages = {(r["model"], r["stage"]) for r in json.loads(report.read_text())["reports"]}
+    assert stages == {(m, s) for m in ("popular", "sasrec") for s in ("validation", "test")}

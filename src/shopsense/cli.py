@@ -176,15 +176,36 @@ def train(
     ] = None,
     store: StoreOpt = None,
     models_dir: ModelsOpt = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="neural models: write a checkpoint here after every epoch"),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="neural models: continue from the checkpoint in --checkpoint-dir")
+    ] = False,
 ) -> None:
-    """Fit a model on every event in the store and save it as a new version."""
+    """Fit a model on every event in the store and save it as a new version.
+
+    Neural models (sasrec, gru4rec, ...) stop early on each customer's last event and show
+    a progress bar; a killed run continues with --checkpoint-dir DIR --resume.
+    """
     from shopsense import workflows
+    from shopsense.recommend import MODELS
+    from shopsense.recommend.neural import NeuralRecommender
 
     settings = _settings(store, models_dir)
+    neural = issubclass(MODELS.get(model, object), NeuralRecommender)
     try:
         params = workflows.parse_params(model, param or [])
-        with console.status(f"training {model} on the store's events"):
-            version = workflows.train(settings, model, params)
+        if neural:  # the trainer's own progress bar shows epochs, loss and validation
+            version = workflows.train(
+                settings, model, params, checkpoint_dir=checkpoint_dir, resume=resume
+            )
+        else:
+            with console.status(f"training {model} on the store's events"):
+                version = workflows.train(
+                    settings, model, params, checkpoint_dir=checkpoint_dir, resume=resume
+                )
     except (ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
     d = version.meta.get("data", {})
@@ -194,6 +215,13 @@ def train(
         f"in {d.get('train_s', 0):.1f}s "
         f"-> {version.path}"
     )
+    if d.get("training", {}).get("best_metric") is not None:
+        t = d["training"]
+        console.print(
+            f"{t['epochs']} epochs ({t['seconds_per_epoch']:.1f}s each), best validation "
+            f"NDCG@10 {t['best_metric']:.4f} at epoch {t['best_epoch']}"
+            + (" — stopped early" if t["stopped_early"] else "")
+        )
 
 
 @app.command("evaluate")

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +26,9 @@ from shopsense.config import Settings
 from shopsense.data.store import Store
 from shopsense.data.views import Interactions
 from shopsense.eval.evaluate import Report, evaluate
-from shopsense.eval.splits import make_split
+from shopsense.eval.splits import Split, hold_out_last, make_split
 from shopsense.recommend import MODELS, Explanation, Recommender
+from shopsense.recommend.neural import NeuralRecommender, training_summary
 from shopsense.registry import ModelVersion, Registry
 
 TASK = "recommend"
@@ -117,17 +118,37 @@ def data_fingerprint(data: Interactions) -> dict[str, Any]:
 
 
 def train(
-    settings: Settings, model_name: str, params: dict[str, Any] | None = None
+    settings: Settings,
+    model_name: str,
+    params: dict[str, Any] | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> ModelVersion:
-    """Fit a model on every event in the store and save it as a new registry version."""
+    """Fit a model on every event in the store and save it as a new registry version.
+
+    Neural models hold out each user's last event to stop early on (NDCG@10), then read
+    every event as history; `checkpoint_dir` + `resume` continue a killed training run.
+    """
     with open_store(settings) as store:
         data = load_interactions(store)
         items = load_items(store)
     model = make_model(model_name, params)
     start = time.perf_counter()
-    model.fit(data, items)
+    training: dict[str, Any] = {}
+    if isinstance(model, NeuralRecommender):
+        fit_part, last = hold_out_last(data)
+        model.fit(fit_part, items, last, checkpoint_dir=checkpoint_dir, resume=resume)
+        model.with_history(data)
+        training = training_summary(model)
+    elif checkpoint_dir is not None or resume:
+        raise ValueError(f"{model_name} trains in one step; checkpoints are for neural models")
+    else:
+        model.fit(data, items)
     seconds = time.perf_counter() - start
     info = {**data_fingerprint(data), "train_s": round(seconds, 3)}
+    if training:
+        info["training"] = {k: v for k, v in training.items() if k != "history"}
     return Registry(settings.models_dir).save(model, task=TASK, data=info)
 
 
@@ -171,16 +192,8 @@ def evaluate_models(
     reports: list[Report] = []
     for name in tqdm(model_names, desc="evaluating", unit="model", disable=not progress):
         model_params = (params or {}).get(name, {})
-        for stage, train_view, heldout in (
-            ("validation", split.train, split.validation),
-            ("test", split.train_and_validation(), split.test),
-        ):
-            if heldout.n_events == 0:
-                continue
-            model = make_model(name, model_params)
-            start = time.perf_counter()
-            model.fit(train_view, items)
-            fit_s = time.perf_counter() - start
+        for stage, model, fit_s in _fitted_per_stage(name, model_params, split, items):
+            heldout = split.validation if stage == "validation" else split.test
             report = evaluate(
                 model, heldout, k=sorted({k, 20}), protocol=protocol, stage=stage, progress=progress
             )
@@ -201,6 +214,31 @@ def evaluate_models(
         tmp.replace(path)
         run = dataclasses.replace(run, path=path)
     return run
+
+
+def _fitted_per_stage(
+    name: str, params: dict[str, Any], split: Split, items: pd.DataFrame
+) -> Iterator[tuple[str, Recommender, float]]:
+    """The model to score each stage with: fitted on train for validation, and on train +
+    validation for test. A neural model is trained once, stopping early on validation,
+    and reads train + validation as history for the test (retraining would double its
+    cost; sequence models and autoencoders use the new history at once)."""
+    stages = [s for s in ("validation", "test") if getattr(split, s).n_events]
+    model = make_model(name, params)
+    if isinstance(model, NeuralRecommender):
+        start = time.perf_counter()
+        model.fit(split.train, items, split.validation if "validation" in stages else None)
+        fit_s = time.perf_counter() - start
+        for stage in stages:
+            if stage == "test":
+                model.with_history(split.train_and_validation())
+            yield stage, model, fit_s
+        return
+    for stage in stages:
+        model = make_model(name, params)
+        start = time.perf_counter()
+        model.fit(split.train if stage == "validation" else split.train_and_validation(), items)
+        yield stage, model, time.perf_counter() - start
 
 
 def latest_model(settings: Settings, name: str | None = None) -> tuple[Recommender, ModelVersion]:

@@ -63,6 +63,18 @@ def leave_last_out(data: Interactions, *, min_events: int = 3) -> Split:
     )
 
 
+def hold_out_last(data: Interactions, *, min_events: int = 2) -> tuple[Interactions, Interactions]:
+    """(everything else, each user's last event): the validation set a neural model stops
+    early on when it is trained for production on all the data there is.
+
+    Users with fewer than `min_events` events keep all of them for training.
+    """
+    p = data.sequence_indptr
+    counts = np.diff(p)[data.user_idx]
+    last = (np.arange(data.n_events) == p[data.user_idx + 1] - 1) & (counts >= min_events)
+    return data.with_events(~last), data.with_events(last)
+
+
 def temporal(
     data: Interactions,
     *,
