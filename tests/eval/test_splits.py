@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from shopsense.data.views import Interactions
-from shopsense.eval.splits import leave_last_out, make_split, random_split, temporal
+from shopsense.eval.splits import (
+    hold_out_last,
+    leave_last_out,
+    make_split,
+    random_split,
+    temporal,
+)
 
 
 def _view():
@@ -68,3 +74,10 @@ def test_random_split_is_reproducible_and_disjoint(ml_interactions):
     assert abs(a.test.n_events / total - 0.2) < 0.01
     with pytest.raises(ValueError, match="unknown protocol"):
         make_split(ml_interactions, "nope")
+
+
+def test_hold_out_last_keeps_single_event_users_whole():
+    view = _view().with_events(np.arange(9) != 5)  # b keeps one event
+    rest, last = hold_out_last(view)
+    assert _pairs(last) == [("a", "w"), ("c", "z")]
+    assert ("b", "x") in _pairs(rest) and rest.n_events + last.n_events == 8
