@@ -26,7 +26,7 @@ def test_causal_mask_hides_the_future_only():
 
 @pytest.fixture(scope="module")
 def sasrec(ml_split):
-    return SASRec(epochs=3, hidden=32, max_length=20, dropout=0.2).fit(ml_split.train)
+    return SASRec(epochs=6, hidden=48, dropout=0.2, learning_rate=5e-3).fit(ml_split.train)
 
 
 def test_padding_does_not_change_a_sequence_s_scores(sasrec):
@@ -54,8 +54,8 @@ def test_a_session_of_unknown_items_gets_popular_items(sasrec, ml_split):
     assert set(ids) == set(popular)
 
 
-def test_with_history_reads_the_new_last_item(ml_split):
-    model = SASRec(epochs=3, hidden=32, max_length=20, dropout=0.2).fit(ml_split.train)
+def test_with_history_reads_the_new_last_item(sasrec, ml_split, tmp_path):
+    model = SASRec.load(sasrec.save(tmp_path / "copy"))  # leave the shared fixture as it is
     before = evaluate(model, ml_split.test, k=10, metrics=["ndcg"]).metrics["ndcg@10"]
     users = ml_split.validation.active_users[:20]
     old = model.score(users)
