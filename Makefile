@@ -29,8 +29,9 @@ lint: setup
 test: lint  ## lint, then the whole test suite
 	$(BIN)/python -m pytest -q
 
-bench: setup  ## the recommender benchmark (long: ~30 min on 2 cores)
+bench: setup  ## the recommender benchmarks (long: ~30 + ~60 min on 2 cores)
 	$(BIN)/python benchmarks/recommend_classic.py
+	$(BIN)/python benchmarks/recommend_deep.py
 
 clean:
 	rm -rf shopsense.duckdb shopsense.duckdb.wal models reports
