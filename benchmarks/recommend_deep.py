@@ -184,12 +184,20 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             "|" + "---|" * len(cols),
         ]
         for _, row in part.sort_values("ndcg@10", ascending=False).iterrows():
-            cells = ["" if pd.isna(row[c]) else str(row[c]) for c in cols]
+            cells = [_cell(row[c]) for c in cols]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "Settings:", ""]
         lines += [f"- {row['model']}: `{row['params']}`" for _, row in part.iterrows()]
     lines += ["", "![validation NDCG@10 per epoch](recommend_deep_curves.png)"]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if pd.isna(value):
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))  # epochs read back as floats next to the classic rows' gaps
+    return str(value)
 
 
 def plot_curves(curves: list[dict[str, Any]], records: list[dict[str, Any]], out: Path) -> None:
