@@ -55,7 +55,7 @@ class AutoencoderConfig(NeuralConfig):
     Beauty Mult-VAE still gained a little at epoch 24, Mult-DAE peaked near 12)."""
     batch_size: int = 128
     """Users per optimiser step (the paper: 500; on Amazon Beauty's 22k users 128 reached
-    a higher validation NDCG@10 in the same minutes, 0.040 vs 0.037)."""
+    validation NDCG@10 0.040 in 24 epochs, 500 with learning rate 3e-3 0.037 in 20)."""
     learning_rate: float = 1e-3
     """Adam's step size (the paper's)."""
 
