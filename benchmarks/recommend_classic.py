@@ -161,6 +161,16 @@ class PeakMemory:
         return (self.peak - self.start) / 2**20
 
 
+def run_meta(script: str, threads: int, begin: float, argv: list[str] | None) -> dict[str, Any]:
+    """Machine, threads, wall time and the command line of a benchmark run."""
+    return {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "threads": threads,
+        "total_s": time.perf_counter() - begin,
+        "command": f"python benchmarks/{script}.py " + " ".join(argv or sys.argv[1:]),
+    }
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -259,12 +269,7 @@ def main(argv: list[str] | None = None) -> None:
                 record = run_model(name, split, items, dataset, log)
                 log(f"{dataset} {name}: {record}")
                 records.append(record)
-    meta = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "threads": args.threads,
-        "total_s": time.perf_counter() - begin,
-        "command": "python benchmarks/recommend_classic.py " + " ".join(argv or sys.argv[1:]),
-    }
+    meta = run_meta("recommend_classic", args.threads, begin, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
     md = to_markdown(records, meta)

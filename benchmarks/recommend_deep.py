@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from recommend_classic import PeakMemory, load
+from recommend_classic import PeakMemory, load, run_meta
 from threadpoolctl import threadpool_limits
 
 from shopsense.config import Settings
@@ -254,12 +253,7 @@ def main(argv: list[str] | None = None) -> None:
                     record = run_classic(name, dataset, split)
                 log(f"{dataset} {name}: {record}")
                 records.append(record)
-    meta = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "threads": args.threads,
-        "total_s": time.perf_counter() - begin,
-        "command": "python benchmarks/recommend_deep.py " + " ".join(argv or sys.argv[1:]),
-    }
+    meta = run_meta("recommend_deep", args.threads, begin, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
     args.out.with_name(args.out.stem + "_curves.json").write_text(
