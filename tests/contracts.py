@@ -95,3 +95,28 @@ def check_contract(model: Recommender, split: Split, tmp_path: Path) -> None:
     # a fresh model refuses to score
     with pytest.raises(NotFittedError):
         type(model)().score(users)
+
+    check_fold_in_and_retrieval(model, users[:8], full[:8])
+
+
+def check_fold_in_and_retrieval(model: Recommender, users: np.ndarray, full: np.ndarray) -> None:
+    """A user's own history, scored as a new history, ranks unseen items like the model does
+    (fold-in), and dot-product models' query · item vectors reproduce their scores."""
+    if model.scores_histories:
+        folded = model.score_histories([model.history_of(u) for u in users])
+        assert folded.shape == full.shape and folded.dtype == np.float32
+        for row, u in enumerate(users):
+            unseen = np.setdiff1d(np.arange(model.n_items), model.seen_[u].indices)
+            r = np.corrcoef(folded[row, unseen], full[row, unseen])[0, 1]
+            assert r > 0.9, f"{model.name}: fold-in of user {u} correlates {r:.3f} with score"
+        assert model.score_histories([]).shape == (0, model.n_items)
+        with pytest.raises(IndexError):
+            model.score_histories([np.array([model.n_items])])
+    else:
+        with pytest.raises(NotImplementedError):
+            model.score_histories([model.history_of(users[0])])
+    vectors = model.item_embeddings()
+    if vectors is not None:
+        queries = model.user_queries(users)
+        assert vectors.dtype == np.float32 and queries.shape == (len(users), vectors.shape[1])
+        np.testing.assert_allclose(queries @ vectors.T, full, rtol=1e-4, atol=1e-4)

@@ -177,6 +177,12 @@ class _MultAutoencoder(NeuralRecommender):
         items, offsets, values, _ = _bags(rows, self.device_)
         return self.module_(items, offsets, values)[0]
 
+    scores_histories = True
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        rows = self.history_matrix(histories)
+        return self._inference(lambda: self.module_(*_bags(rows, self.device_)[:3])[0])
+
     def item_vectors(self) -> np.ndarray:
         """Rows of the output layer's weight: what the decoder's last hidden state meets."""
         return self.module_.decoder[-1].weight.detach().float().cpu().numpy()

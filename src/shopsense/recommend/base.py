@@ -137,6 +137,74 @@ class Recommender(ABC):
     def _history_changed(self, data: Interactions) -> None:  # noqa: B027
         """Models that fold in new events refresh their per-user inputs here."""
 
+    # ----------------------------------------------------------------- fold-in
+    #: True when `score_histories` scores a user from an item history alone, so customers
+    #: who are new, or who acted since training, get personal scores without retraining.
+    scores_histories: ClassVar[bool] = False
+
+    def history_of(self, user_idx: int) -> np.ndarray:
+        """Item indices the model holds as one user's history (oldest first where the model
+        keeps the order, i.e. sequence models; otherwise in index order)."""
+        self._check_fitted()
+        return self.seen_[int(user_idx)].indices.astype(np.int64)
+
+    def score_histories(self, histories: Sequence[np.ndarray | Sequence[int]]) -> np.ndarray:
+        """Scores of every item, (len(histories), n_items) float32, for users given only as
+        item-index histories (oldest first): fold-in, no retraining.
+
+        Raises NotImplementedError for models that learn a vector per user from training
+        (NeuMF, BPR): they cannot place a history they were not trained on.
+        """
+        self._check_fitted()
+        if not self.scores_histories:
+            raise NotImplementedError(
+                f"{type(self).__name__} learns one vector per training user; it cannot score "
+                "a new history without retraining"
+            )
+        rows = [np.asarray(h, dtype=np.int64).ravel() for h in histories]
+        for h in rows:
+            if h.size and (h.min() < 0 or h.max() >= self.n_items):
+                raise IndexError(f"history item index out of range [0, {self.n_items})")
+        if not rows:
+            return np.zeros((0, self.n_items), dtype=np.float32)
+        return np.asarray(self._score_histories(rows), dtype=np.float32)
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        """The model's own fold-in; only called when `scores_histories` is True."""
+        raise NotImplementedError
+
+    def history_matrix(self, histories: Sequence[np.ndarray]) -> sp.csr_matrix:
+        """Histories as a (len, n_items) 0/1 float32 matrix (repeats counted once)."""
+        lengths = [len(h) for h in histories]
+        rows = np.repeat(np.arange(len(histories)), lengths)
+        cols = np.concatenate(histories) if histories else np.zeros(0, np.int64)
+        m = sp.csr_matrix(
+            (np.ones(len(cols), np.float32), (rows, cols)),
+            shape=(len(histories), self.n_items),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+    # ----------------------------------------------------------------- retrieval
+    def item_embeddings(self) -> np.ndarray | None:
+        """(n_items, d) float32 vectors with score(u, i) = query(u) · vector(i), exactly.
+
+        Models whose scores are such a dot product (matrix factorisation, sequence models)
+        return them so that an approximate nearest-neighbour index can retrieve top-k
+        without scoring the whole catalogue; others return None.
+        """
+        return None
+
+    def user_queries(self, user_idx: np.ndarray | Sequence[int]) -> np.ndarray:
+        """(n, d) query vectors of users, paired with `item_embeddings`."""
+        raise NotImplementedError(f"{type(self).__name__} has no query vectors")
+
+    def history_queries(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, d) query vectors of users given as item-index histories (fold-in)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot embed a new history")
+
     # ----------------------------------------------------------------- ids
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_ids_"):

@@ -208,10 +208,21 @@ class ContentBased(Recommender):
         norms = np.linalg.norm(P, axis=1, keepdims=True)
         return (P / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
+    scores_histories = True
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         P = self._profiles(user_idx)
         S = P @ self.V_.T
         return _dense(S)
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        P = self.history_matrix(histories) @ self.V_
+        if sp.issparse(P):
+            P = _normalize_rows(sp.csr_matrix(P, dtype=np.float32))
+        else:
+            norms = np.linalg.norm(P, axis=1, keepdims=True)
+            P = (P / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return _dense(P @ self.V_.T)
 
     def _similarity(self, item_idx: np.ndarray) -> np.ndarray:
         return _dense(self.V_[item_idx] @ self.V_.T)

@@ -47,8 +47,13 @@ class EASE(Recommender):
         gram[np.diag_indices_from(gram)] += self.config.l2
         self.weights_ = ease_weights(gram)
 
+    scores_histories = True
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return np.asarray(self.user_items_[user_idx] @ self.weights_)
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(self.history_matrix(histories) @ self.weights_)
 
     def _similarity(self, item_idx: np.ndarray) -> np.ndarray:
         return self.weights_[item_idx]

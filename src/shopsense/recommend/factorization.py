@@ -7,7 +7,7 @@ dot product. They differ in what they fit: ALS regresses a confidence-weighted 0
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,11 +98,40 @@ class ALS(Recommender):
         m.data = (np.float32(self.config.alpha) * m.data).astype(np.float32)
         return m
 
+    scores_histories = True
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_idx] @ self.item_factors_.T
 
     def item_vectors(self) -> np.ndarray:
         return self.item_factors_
+
+    def item_embeddings(self) -> np.ndarray:
+        return np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+
+    def user_queries(self, user_idx: np.ndarray | Sequence[int]) -> np.ndarray:
+        return self.user_factors_[np.asarray(user_idx, dtype=np.int64)].astype(np.float32)
+
+    def history_queries(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """The exact ridge solution for each history against the fitted item vectors:
+        x = (YᵀY + λI + Yᵀ(C − I)Y)⁻¹ YᵀCp, the user half-step of ALS for one user."""
+        y = self.item_factors_.astype(np.float64)
+        if getattr(self, "_gram", None) is None:
+            self._gram = y.T @ y
+        base = self._gram + self.config.regularization * np.eye(y.shape[1])
+        out = np.zeros((len(histories), y.shape[1]), dtype=np.float32)
+        for row, history in enumerate(histories):
+            items, counts = np.unique(np.asarray(history, dtype=np.int64), return_counts=True)
+            if not len(items):
+                continue
+            extra = self.config.alpha * counts.astype(np.float64)
+            w = base + (y[items].T * extra) @ y[items]
+            b = y[items].T @ (1.0 + extra)
+            out[row] = scipy.linalg.cho_solve(scipy.linalg.cho_factor(w), b)
+        return out
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self.history_queries(histories) @ self.item_embeddings().T
 
     def _contributions(self, user: int, item: int, history: np.ndarray) -> np.ndarray:
         """s_u^ij = c_uj · y_iᵀ W_u⁻¹ y_j for each j in `history` (0 for j not observed)."""
@@ -298,6 +327,16 @@ class BPR(Recommender):
 
     def item_vectors(self) -> np.ndarray:
         return self.item_factors_.cpu().numpy()
+
+    def item_embeddings(self) -> np.ndarray:
+        """[q_i, b_i]: with the query [p_u, 1] the dot product is the score p_uᵀq_i + b_i."""
+        q = self.item_factors_.cpu().numpy()
+        b = self.item_bias_.cpu().numpy().reshape(-1, 1)
+        return np.ascontiguousarray(np.hstack([q, b]), dtype=np.float32)
+
+    def user_queries(self, user_idx: np.ndarray | Sequence[int]) -> np.ndarray:
+        p = self.user_factors_.cpu().numpy()[np.asarray(user_idx, dtype=np.int64)]
+        return np.hstack([p, np.ones((len(p), 1), np.float32)]).astype(np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

@@ -46,6 +46,33 @@ def weight_matrix(
     return m
 
 
+def weight_new_rows(
+    rows: sp.csr_matrix,
+    reference: sp.csr_matrix,
+    weighting: str,
+    bm25_k1: float = 1.2,
+    bm25_b: float = 0.75,
+) -> sp.csr_matrix:
+    """Weight 0/1 history rows of users the model was not fitted on like `weight_matrix`
+    weighted the training rows: the item statistics (IDF, mean length) come from
+    `reference`, the fitted matrix, so a folded-in user is scored on the fitted scale."""
+    m = sp.csr_matrix(rows, dtype=np.float32, copy=True)
+    if weighting == "none":
+        return m
+    n_users = max(reference.shape[0], 1)
+    df = np.bincount(reference.indices, minlength=reference.shape[1]).astype(np.float32)
+    idf = np.log(n_users / np.maximum(df, 1.0)).astype(np.float32)
+    if weighting == "tfidf":
+        m.data = np.sqrt(m.data) * idf[m.indices]
+        return m
+    mean_length = max(float(np.diff(reference.indptr).mean()), 1e-12)
+    lengths = np.asarray(m.sum(axis=1)).ravel()
+    norm = (1.0 - bm25_b) + bm25_b * lengths / mean_length
+    row_norm = np.repeat(norm, np.diff(m.indptr)).astype(np.float32)
+    m.data = m.data * (bm25_k1 + 1.0) / (bm25_k1 * row_norm + m.data) * idf[m.indices]
+    return m
+
+
 def top_k_per_row(matrix: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
     """Keep the k largest entries of each row of a sparse matrix (vectorised)."""
     m = sp.csr_matrix(matrix)
@@ -100,8 +127,16 @@ class ItemKNN(Recommender):
         # Row j holds the neighbours of history item j that it pushes up.
         self.similarity_ = top_k_per_row(sim, c.neighbors).astype(np.float32)
 
+    scores_histories = True
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return (self.user_items_[user_idx] @ self.similarity_).toarray()
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        rows = weight_new_rows(
+            self.history_matrix(histories), self.user_items_, self.config.weighting
+        )
+        return (rows @ self.similarity_).toarray()
 
     def _similarity(self, item_idx: np.ndarray) -> np.ndarray:
         return self.similarity_[item_idx].toarray()
@@ -145,6 +180,8 @@ class UserKNN(Recommender):
         c = self.config
         self.user_items_ = weight_matrix(train.binary if c.binary else train.csr, c.weighting)
 
+    scores_histories = True
+
     def _neighbours(self, user_idx: np.ndarray) -> sp.csr_matrix:
         x = self.user_items_
         sim = shrunk_cosine(x[user_idx], x, self.config.shrink)
@@ -154,6 +191,12 @@ class UserKNN(Recommender):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return (self._neighbours(user_idx) @ self.user_items_).toarray()
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        x = self.user_items_
+        rows = weight_new_rows(self.history_matrix(histories), x, self.config.weighting)
+        nb = top_k_per_row(shrunk_cosine(rows, x, self.config.shrink), self.config.neighbors)
+        return (nb @ x).toarray()
 
     def _similarity(self, item_idx: np.ndarray) -> np.ndarray:
         by_item = self.user_items_.T.tocsr()

@@ -136,11 +136,15 @@ class NeuralRecommender(Recommender):
 
     # ----------------------------------------------------------------- scoring
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        idx = torch.from_numpy(np.asarray(user_idx, dtype=np.int64)).to(self.device_)
+        return self._inference(self._forward_scores, idx)
+
+    def _inference(self, fn: Any, *args: Any) -> np.ndarray:
+        """`fn(*args)` in eval mode without gradients, as a float32 NumPy array."""
         self.module_.eval()
         with torch.no_grad():
-            idx = torch.from_numpy(np.asarray(user_idx, dtype=np.int64)).to(self.device_)
-            scores = self._forward_scores(idx)
-        return scores.float().cpu().numpy()
+            out = fn(*args)
+        return out.float().cpu().numpy()
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

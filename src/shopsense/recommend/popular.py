@@ -29,8 +29,13 @@ class MostPopular(Recommender):
     def _fit(self, train: Interactions, items: pd.DataFrame | None) -> None:
         self.popularity_ = train.item_popularity()
 
+    scores_histories = True
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (len(user_idx), self.n_items)).copy()
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return np.broadcast_to(self.popularity_, (len(histories), self.n_items)).copy()
 
     def _similarity(self, item_idx: np.ndarray) -> np.ndarray:
         # Co-occurrence (cosine over buyers) is the only similarity a popularity model knows.

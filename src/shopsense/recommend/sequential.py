@@ -100,9 +100,7 @@ class SequentialRecommender(NeuralRecommender):
     # ----------------------------------------------------------------- scoring
     def _scores_of_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Scores of every item after each sequence; empty sequences score by popularity."""
-        states = self._encode(tokens, lengths.clamp(min=1))
-        last = states[torch.arange(len(lengths), device=states.device), lengths.clamp(min=1) - 1]
-        scores = last @ self._output_weights().T
+        scores = self._last_states(tokens, lengths) @ self._output_weights().T
         empty = lengths == 0
         if bool(empty.any()):
             popular = torch.from_numpy(self.popularity_).to(scores.device, scores.dtype)
@@ -116,6 +114,36 @@ class SequentialRecommender(NeuralRecommender):
         return self._scores_of_tokens(
             torch.from_numpy(tokens).to(self.device_), torch.from_numpy(lengths).to(self.device_)
         )
+
+    def history_of(self, user_idx: int) -> np.ndarray:
+        p = self.history_indptr_
+        return self.history_items_[p[int(user_idx)] : p[int(user_idx) + 1]].copy()
+
+    def _history_tokens(self, histories: Sequence[np.ndarray]) -> tuple[torch.Tensor, ...]:
+        lengths = np.array([len(h) for h in histories], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        items = np.concatenate(histories) if len(histories) else np.zeros(0, np.int64)
+        tokens, lengths = _windows(items, ends - lengths, ends, self.config.max_length)
+        return torch.from_numpy(tokens).to(self.device_), torch.from_numpy(lengths).to(self.device_)
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self._inference(self._scores_of_tokens, *self._history_tokens(histories))
+
+    def _last_states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        states = self._encode(tokens, lengths.clamp(min=1))
+        last = states[torch.arange(len(lengths), device=states.device), lengths.clamp(min=1) - 1]
+        return torch.where((lengths > 0)[:, None], last, torch.zeros_like(last))
+
+    def item_embeddings(self) -> np.ndarray:
+        return np.ascontiguousarray(self.item_vectors(), dtype=np.float32)
+
+    def user_queries(self, user_idx: np.ndarray | Sequence[int]) -> np.ndarray:
+        return self.history_queries([self.history_of(u) for u in np.asarray(user_idx)])
+
+    def history_queries(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """The final hidden state after each history (zeros for an empty one)."""
+        histories = [np.asarray(h, dtype=np.int64) for h in histories]
+        return self._inference(self._last_states, *self._history_tokens(histories))
 
     def recommend_session(
         self, items: Sequence[str], k: int = 10, *, exclude_seen: bool = True
