@@ -1,4 +1,4 @@
-"""One settings object shared by the CLI and (later) the service.
+"""One settings object shared by the CLI and the service.
 
 Values come from arguments, then `SHOPSENSE_*` environment variables, then the defaults
 below. Settings are passed explicitly, never read from a global, so tests run on a
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_root() -> Path:
@@ -38,3 +39,40 @@ class Settings(BaseSettings):
     threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads to use"
     )
+
+    # ----------------------------------------------------------------- the service
+    host: str = Field("127.0.0.1", description="address `shopsense serve` listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port `shopsense serve` listens on")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="keys that may write (events) and administer (activate, rollback); "
+        "comma-separated in SHOPSENSE_API_KEYS. Without any, writes are refused.",
+    )
+    default_model: str | None = Field(
+        None, description="model the service answers with when a request names none; "
+        "default: the most recently trained"
+    )
+    max_k: int = Field(100, ge=1, le=10_000, description="largest k a request may ask for")
+    max_batch_users: int = Field(1000, ge=1, description="most users in one batch request")
+    max_events: int = Field(1000, ge=1, description="most events in one POST")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
+    ann: str = Field(
+        "auto", pattern="^(auto|on|off)$",
+        description="approximate top-k for dot-product models: auto (catalogues of at least "
+        "ann_min_items), on, off",
+    )
+    ann_min_items: int = Field(50_000, ge=1, description="catalogue size where auto uses ANN")
+    serve_threads: int = Field(1, ge=1, description="CPU threads per request's scoring")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        """`a,b` in the environment means two keys (JSON lists work too)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [k.strip() for k in text.split(",") if k.strip()]
+        return value

@@ -5,6 +5,10 @@ pickle) and a `meta.json` with the registry's own record: when it was trained, o
 data (a hash and counts), with which parameters, and its evaluation metrics. A version is
 written into a hidden temporary folder and renamed into place, so a crash never leaves a
 half-written version that `load` would pick up.
+
+Which version serves is recorded per model in `<task>/<name>/active.json`: the active
+version and the ones active before it, so `rollback` can go back. Without that file the
+latest version is active, so a freshly trained model serves without a separate step.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from shopsense.recommend import MODELS
 from shopsense.recommend.base import CONFIG_FILE, Recommender
 
 META_FILE = "meta.json"
+ACTIVE_FILE = "active.json"
 _VERSION = re.compile(r"^v(\d{4,})$")
 
 
@@ -130,6 +135,60 @@ class Registry:
         raise FileNotFoundError(
             f"{task}/{name} has no version {version}; it has {[v.version for v in found]}"
         )
+
+    # ----------------------------------------------------------------- activation
+    def active(self, task: str, name: str) -> ModelVersion:
+        """The version that serves: the activated one, else the latest."""
+        pointer = self._pointer(task, name)
+        if pointer.get("version"):
+            return self.get(task, name, pointer["version"])
+        return self.get(task, name)
+
+    def activate(self, task: str, name: str, version: str) -> ModelVersion:
+        """Make `version` the one that serves; the previous one is remembered for rollback."""
+        target = self.get(task, name, version)  # clear error if absent
+        pointer = self._pointer(task, name)
+        current = pointer.get("version") or self.get(task, name).version
+        history = list(pointer.get("previous", []))
+        if current != target.version:
+            history.append(current)
+        self._write_pointer(task, name, target.version, history)
+        return target
+
+    def rollback(self, task: str, name: str) -> ModelVersion:
+        """Serve the version that was active before the current one."""
+        pointer = self._pointer(task, name)
+        history = [v for v in pointer.get("previous", []) if self._exists(task, name, v)]
+        if not history:
+            raise ValueError(f"{task}/{name} has no earlier active version to roll back to")
+        version = history.pop()
+        self._write_pointer(task, name, version, history)
+        return self.get(task, name, version)
+
+    def _exists(self, task: str, name: str, version: str) -> bool:
+        return (self.root / task / name / version / CONFIG_FILE).exists()
+
+    def _pointer(self, task: str, name: str) -> dict[str, Any]:
+        path = self.root / task / name / ACTIVE_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _write_pointer(self, task: str, name: str, version: str, previous: list[str]) -> None:
+        folder = self.root / task / name
+        payload = {
+            "version": version,
+            "previous": previous[-50:],
+            "activated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{ACTIVE_FILE}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(payload, f, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, folder / ACTIVE_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def load(self, task: str, name: str, version: str | None = None) -> Recommender:
         """Load a saved model (the latest version by default)."""

@@ -241,18 +241,24 @@ def _fitted_per_stage(
         yield stage, model, time.perf_counter() - start
 
 
+def default_model_name(settings: Settings) -> str:
+    """The model that answers when none is named: `settings.default_model`, else the most
+    recently trained one."""
+    if settings.default_model:
+        return settings.default_model
+    versions = Registry(settings.models_dir).versions(TASK)
+    if not versions:
+        raise FileNotFoundError(
+            f"no trained model under {settings.models_dir}; run `shopsense train --model ease`"
+        )
+    return max(versions, key=lambda v: v.meta.get("created_at", "")).name
+
+
 def latest_model(settings: Settings, name: str | None = None) -> tuple[Recommender, ModelVersion]:
-    """The newest saved model (of `name`, or of any name)."""
+    """The serving model: the active version (see `Registry.activate`) of `name`, or of the
+    default model."""
     registry = Registry(settings.models_dir)
-    if name:
-        version = registry.get(TASK, name)
-    else:
-        versions = registry.versions(TASK)
-        if not versions:
-            raise FileNotFoundError(
-                f"no trained model under {settings.models_dir}; run `shopsense train --model ease`"
-            )
-        version = max(versions, key=lambda v: v.meta.get("created_at", ""))
+    version = registry.active(TASK, name or default_model_name(settings))
     return registry.load(TASK, version.name, version.version), version
 
 

@@ -1,0 +1,1 @@
+"""The HTTP service: `create_app(settings)` and what it is made of."""

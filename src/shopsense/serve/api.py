@@ -1,0 +1,361 @@
+"""The versioned JSON API (`/v1/...`): recommendations, similar items, explanations,
+events, user histories and the model registry."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from shopsense.data.ingest import IngestError
+from shopsense.recommend.base import Explanation as ModelExplanation
+from shopsense.serve import schemas as s
+from shopsense.serve.security import require_key
+from shopsense.serve.served import Answer, Filters, ServedModel
+from shopsense.serve.state import ServiceState
+from shopsense.workflows import TASK
+
+router = APIRouter(prefix="/v1")
+
+UserId = Annotated[str, Path(min_length=1, max_length=128, description="the customer's id")]
+ItemId = Annotated[str, Path(min_length=1, max_length=128, description="the item's id")]
+ModelName = Annotated[
+    str | None,
+    Query(pattern=r"^[a-z0-9_\-]{1,64}$", description="model name; default: the service's"),
+]
+K = Annotated[int, Query(ge=1, description="how many items (at most the service's max_k)")]
+
+
+def service(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(service)]
+
+
+def _check_k(state: ServiceState, k: int) -> None:
+    if k > state.settings.max_k:
+        raise HTTPException(422, f"k={k} is above this service's limit of {state.settings.max_k}")
+
+
+def _served(state: ServiceState, name: str | None) -> ServedModel:
+    try:
+        return state.model(name)
+    except FileNotFoundError as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
+
+
+def _filters(categories: list[str] | None, min_price: float | None, max_price: float | None) -> Filters:
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise HTTPException(422, f"min_price {min_price} is above max_price {max_price}")
+    return Filters(tuple(sorted(set(categories or ()))), min_price, max_price)
+
+
+def _text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _number(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _items(
+    served: ServedModel, idx: np.ndarray, scores: np.ndarray
+) -> list[s.RecommendedItem]:
+    out = []
+    for rank, (i, score) in enumerate(zip(idx, scores, strict=True), start=1):
+        if i < 0:
+            break
+        out.append(
+            s.RecommendedItem(
+                rank=rank,
+                item_id=str(served.model.item_ids_[i]),
+                score=_number(score),
+                title=_text(served.titles[i]),
+                category=_text(served.categories[i]),
+                price=_number(served.prices[i]),
+            )
+        )
+    return out
+
+
+def _because(served: ServedModel, pairs: list[tuple[int, float]]) -> list[s.Because]:
+    return [
+        s.Because(
+            item_id=str(served.model.item_ids_[j]), title=_text(served.titles[j]), contribution=w
+        )
+        for j, w in pairs
+    ]
+
+
+def _answer(
+    served: ServedModel, user: str, answer: Answer, explain: bool
+) -> s.Recommendations:
+    items = _items(served, answer.items, answer.scores)
+    if explain:
+        for item, i in zip(items, answer.items, strict=False):
+            pairs = served.because(user, int(i), answer.history)
+            item.because = _because(served, pairs)
+            item.reason = _reason(served, str(item.item_id), answer.source, pairs)
+    return s.Recommendations(
+        user_id=user, model=served.label, source=answer.source, items=items
+    )
+
+
+def _reason(served: ServedModel, item: str, source: str, pairs: list[tuple[int, float]]) -> str:
+    titles = {str(served.model.item_ids_[j]): _text(served.titles[j]) or "" for j, _ in pairs}
+    i = served.model.item_index([item])[0]
+    titles[item] = _text(served.titles[i]) or item
+    because = [(str(served.model.item_ids_[j]), w) for j, w in pairs]
+    reason = "popular" if source == "cold_start" or not because else "history"
+    return ModelExplanation("", item, 0.0, because, reason).text(titles)
+
+
+# ============================================================================ recommendations
+
+
+@router.get("/users/{user_id}/recommendations", response_model=s.Recommendations)
+def recommendations(
+    state: State,
+    user_id: UserId,
+    k: K = 10,
+    model: ModelName = None,
+    exclude_seen: bool = True,
+    category: Annotated[list[str] | None, Query(max_length=100)] = None,
+    min_price: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+    max_price: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+    explain: Annotated[bool, Query(description="add 'because you bought …' per item")] = False,
+) -> s.Recommendations:
+    """Top-k items for one customer. Unknown customers get popular items (source
+    `cold_start`); customers with events newer than the model are folded in (`fold_in`)."""
+    _check_k(state, k)
+    served = _served(state, model)
+    filters = _filters(category, min_price, max_price)
+    answer = served.recommend([user_id], k, exclude_seen=exclude_seen, filters=filters)[0]
+    state.metrics.answers.labels(answer.source).inc()
+    return _answer(served, user_id, answer, explain)
+
+
+@router.post("/recommendations/batch", response_model=s.BatchResponse)
+def batch_recommendations(state: State, body: s.BatchRequest) -> s.BatchResponse:
+    """Top-k for many customers in one call, scored together (vectorised)."""
+    _check_k(state, body.k)
+    if len(body.users) > state.settings.max_batch_users:
+        raise HTTPException(
+            422,
+            f"{len(body.users)} users is above this service's limit of "
+            f"{state.settings.max_batch_users} per request",
+        )
+    served = _served(state, body.model)
+    f = body.filters
+    filters = _filters(f.categories, f.min_price, f.max_price)
+    answers = served.recommend(body.users, body.k, exclude_seen=body.exclude_seen, filters=filters)
+    for a in answers:
+        state.metrics.answers.labels(a.source).inc()
+    return s.BatchResponse(
+        results=[_answer(served, u, a, False) for u, a in zip(body.users, answers, strict=True)]
+    )
+
+
+@router.post("/sessions/recommendations", response_model=s.Recommendations)
+def session_recommendations(state: State, body: s.SessionRequest) -> s.Recommendations:
+    """Top-k after an anonymous session (item ids, oldest first), for shoppers who are not
+    logged in; needs a model that folds in histories."""
+    _check_k(state, body.k)
+    served = _served(state, body.model)
+    if not served.model.scores_histories:
+        raise HTTPException(
+            422, f"{served.label} cannot score a session; use a model that folds in histories"
+        )
+    f = body.filters
+    filters = _filters(f.categories, f.min_price, f.max_price)
+    idx = served.model.item_index(body.items, strict=False)
+    history = idx[idx >= 0].astype(np.int64)
+    if len(history):
+        answer = served._by_history([history], body.k, True, served.allowed(filters))[0]
+    else:
+        answer = served._popular(history, body.k, True, served.allowed(filters))
+    state.metrics.answers.labels(answer.source).inc()
+    return _answer(served, "", answer, False)
+
+
+@router.get("/items/{item_id}/similar", response_model=s.SimilarItems)
+def similar_items(state: State, item_id: ItemId, k: K = 10, model: ModelName = None) -> s.SimilarItems:
+    """The k items most like an item, by the model's item-to-item similarity."""
+    _check_k(state, k)
+    served = _served(state, model)
+    if not served.model.item_index([item_id], strict=False)[0] >= 0:
+        raise HTTPException(404, f"item {item_id!r} is not in {served.label}'s catalogue")
+    try:
+        idx, scores = served.similar(item_id, k)
+    except NotImplementedError:
+        raise HTTPException(422, f"{served.label} has no item similarity") from None
+    return s.SimilarItems(item_id=item_id, model=served.label, items=_items(served, idx, scores))
+
+
+@router.get("/users/{user_id}/explain/{item_id}", response_model=s.Explanation)
+def explain(
+    state: State, user_id: UserId, item_id: ItemId, model: ModelName = None
+) -> s.Explanation:
+    """Why the model would recommend an item to a customer, in terms of their own items."""
+    served = _served(state, model)
+    i = int(served.model.item_index([item_id], strict=False)[0])
+    if i < 0:
+        raise HTTPException(404, f"item {item_id!r} is not in {served.label}'s catalogue")
+    history = served.history(user_id)
+    known = served.knows(user_id)
+    source = "fold_in" if history is not None and len(history) and not known else "model"
+    if not known and not len(history):
+        source = "cold_start"
+    pairs = served.because(user_id, i, history, n=5)
+    return s.Explanation(
+        user_id=user_id,
+        item_id=item_id,
+        model=served.label,
+        source=source,
+        because=_because(served, pairs),
+        text=_reason(served, item_id, source, pairs),
+    )
+
+
+@router.get("/users/{user_id}/history", response_model=s.History)
+def history(
+    state: State,
+    user_id: UserId,
+    model: ModelName = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> s.History:
+    """The customer's items as the model reads them (newest last), with catalogue details."""
+    served = _served(state, model)
+    idx = served.history(user_id)[-limit:]
+    items = [
+        s.HistoryItem(
+            item_id=str(served.model.item_ids_[i]),
+            title=_text(served.titles[i]),
+            category=_text(served.categories[i]),
+            price=_number(served.prices[i]),
+        )
+        for i in idx
+    ]
+    return s.History(
+        user_id=user_id, model=served.label, known_to_model=served.knows(user_id), items=items
+    )
+
+
+# ============================================================================ events
+
+
+@router.post(
+    "/events",
+    response_model=s.EventsStored,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_key)],
+)
+def post_events(state: State, body: s.EventsIn) -> s.EventsStored:
+    """Store events (view, cart, purchase, rating) and apply them at once: the customer's
+    next recommendations read them without retraining. Needs an API key."""
+    if len(body.events) > state.settings.max_events:
+        raise HTTPException(
+            422, f"{len(body.events)} events is above the limit of {state.settings.max_events}"
+        )
+    now = datetime.now().replace(microsecond=0)
+    frame = pd.DataFrame(
+        {
+            "user_id": [e.user_id for e in body.events],
+            "item_id": [e.item_id for e in body.events],
+            "event_type": [str(e.event_type) for e in body.events],
+            "value": [e.value for e in body.events],
+            "timestamp": [
+                (e.timestamp.replace(tzinfo=None) if e.timestamp else now) for e in body.events
+            ],
+            "session_id": [e.session_id for e in body.events],
+        }
+    )
+    try:
+        written = state.write_events(frame, source="POST /v1/events")
+    except IngestError as e:
+        raise HTTPException(422, str(e)) from None
+    state.metrics.events.inc(written.report.rows_inserted)
+    for name, served in state.loaded().items():
+        state.metrics.live_users.labels(name).set(served.live_users)
+    return s.EventsStored(
+        received=len(body.events),
+        stored=written.report.rows_inserted,
+        already_stored=written.report.rows_skipped_existing,
+        users=written.users,
+    )
+
+
+# ============================================================================ registry
+
+
+def _versions(state: ServiceState) -> list[s.ModelVersionOut]:
+    loaded = {name: m.version.version for name, m in state.loaded().items()}
+    out = []
+    for v in state.registry.versions(TASK):
+        active = state.registry.active(TASK, v.name).version == v.version
+        out.append(
+            s.ModelVersionOut(
+                name=v.name,
+                version=v.version,
+                model=str(v.meta.get("model", v.name)),
+                active=active,
+                loaded=loaded.get(v.name) == v.version,
+                created_at=v.meta.get("created_at"),
+                params=v.meta.get("params", {}),
+                metrics=v.meta.get("metrics", {}),
+                data=v.meta.get("data", {}),
+            )
+        )
+    return out
+
+
+@router.get("/models", response_model=list[s.ModelVersionOut])
+def list_models(state: State) -> list[s.ModelVersionOut]:
+    """Every saved version with its parameters, training data and metrics."""
+    return _versions(state)
+
+
+_Name = Annotated[str, Path(pattern=r"^[a-z0-9_\-]{1,64}$")]
+
+
+@router.post(
+    "/models/{name}/activate",
+    response_model=s.ModelVersionOut,
+    dependencies=[Depends(require_key)],
+)
+async def activate(state: State, name: _Name, body: s.ActivateRequest) -> s.ModelVersionOut:
+    """Serve another version of a model. The new version loads completely first;
+    requests in flight finish on the old one. Needs an API key."""
+    try:
+        await run_in_threadpool(state.activate, name, body.version)
+    except FileNotFoundError as e:
+        raise HTTPException(404, str(e)) from None
+    return _one(state, name)
+
+
+@router.post(
+    "/models/{name}/rollback",
+    response_model=s.ModelVersionOut,
+    dependencies=[Depends(require_key)],
+)
+async def rollback(state: State, name: _Name) -> s.ModelVersionOut:
+    """Serve the previously active version again. Needs an API key."""
+    try:
+        await run_in_threadpool(state.rollback, name)
+    except FileNotFoundError as e:
+        raise HTTPException(404, str(e)) from None
+    except ValueError as e:
+        raise HTTPException(409, str(e)) from None
+    return _one(state, name)
+
+
+def _one(state: ServiceState, name: str) -> s.ModelVersionOut:
+    return next(v for v in _versions(state) if v.name == name and v.active)

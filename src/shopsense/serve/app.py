@@ -1,0 +1,127 @@
+"""The FastAPI application: `create_app(settings)` wires the API, health checks, metrics,
+the dashboard, request limits and error handling. `shopsense serve` runs it with uvicorn.
+
+Errors never carry a stack trace to the client: expected faults become 4xx/503 with a
+sentence saying what to change; anything else is logged here with its traceback and the
+client gets a 500 with a request id to quote.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from threadpoolctl import threadpool_limits
+
+from shopsense import __version__
+from shopsense.config import Settings
+from shopsense.serve import api, dashboard
+from shopsense.serve.metrics import Metrics, RequestMetrics
+from shopsense.serve.security import BodyLimit
+from shopsense.serve.state import NotReady, ServiceState, StoreBusy
+
+log = logging.getLogger("shopsense.serve")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service over one store and one model registry."""
+    settings = settings or Settings()
+    state = ServiceState(settings)
+    metrics = Metrics()
+    state.metrics = metrics  # type: ignore[attr-defined]
+    state.on_swap.append(metrics.model_swapped)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _limit_threads(settings.serve_threads)
+        ready, why = state.ready()  # load the default model now, not on the first request
+        log.info("shopsense %s: %s", __version__, why if ready else f"not ready: {why}")
+        yield
+
+    app = FastAPI(
+        title="shopsense",
+        version=__version__,
+        description="Recommendations, events and models of one shop. Writes need an API key "
+        "(X-API-Key).",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.include_router(api.router)
+    app.include_router(dashboard.router)
+    dashboard.mount_static(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    @app.get("/healthz", response_model=api.s.Status, tags=["health"])
+    def healthz() -> api.s.Status:
+        """The process is up."""
+        return api.s.Status(status="ok")
+
+    @app.get("/readyz", response_model=api.s.Status, tags=["health"],
+             responses={503: {"model": api.s.Status}})  # fmt: skip
+    def readyz() -> Response:
+        """A model is loaded and the store is reachable: requests will be answered."""
+        ready, why = state.ready()
+        code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
+        body = api.s.Status(status="ready" if ready else "not ready", detail=why)
+        return JSONResponse(body.model_dump(), status_code=code)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def prometheus() -> Response:
+        """Prometheus metrics: request counts and latencies by route, served model versions,
+        stored events."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    _error_handlers(app)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _limit_threads(threads: int) -> None:
+    """Per-request scoring uses few threads: requests run side by side instead."""
+    import torch
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(NotReady)
+    async def not_ready(request: Request, exc: NotReady) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(StoreBusy)
+    async def busy(request: Request, exc: StoreBusy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{exc}; retry shortly"}, status_code=503, headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(KeyError)
+    async def unknown(request: Request, exc: KeyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.args[0]) if exc.args else "not found"}, 404)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        ref = uuid.uuid4().hex[:12]
+        log.exception("request %s %s failed (ref %s)", request.method, request.url.path, ref)
+        return JSONResponse(
+            {"detail": f"internal error; quote reference {ref} to the operator"},
+            status_code=500,
+        )

@@ -1,0 +1,148 @@
+"""Request and response bodies of the HTTP API: every field typed, bounded and documented,
+so FastAPI validates requests and the OpenAPI schema says exactly what is accepted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shopsense.data.schema import EventType
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    Field(description="an id as stored (1–128 printable characters)"),
+]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_\-]{1,64}$")]
+Version = Annotated[str, StringConstraints(pattern=r"^v\d{4,}$")]
+Source = Literal["model", "fold_in", "cold_start"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Because(BaseModel):
+    item_id: str
+    title: str | None = None
+    contribution: float
+
+
+class RecommendedItem(BaseModel):
+    rank: int
+    item_id: str
+    score: float | None = Field(description="the model's score (null where it is -inf)")
+    title: str | None = None
+    category: str | None = None
+    price: float | None = None
+    because: list[Because] | None = Field(
+        None, description="the user's items that push this one up most (explain=true)"
+    )
+    reason: str | None = Field(None, description="the explanation as a sentence (explain=true)")
+
+
+class Recommendations(BaseModel):
+    user_id: str
+    model: str = Field(description="name/version that answered")
+    source: Source = Field(
+        description="model: scored by the model; fold_in: scored from the user's history "
+        "including events newer than the model; cold_start: unknown user, popular items"
+    )
+    items: list[RecommendedItem]
+
+
+class FiltersIn(Strict):
+    categories: list[Id] = Field(default_factory=list, max_length=100)
+    min_price: float | None = Field(None, ge=0, le=1e9)
+    max_price: float | None = Field(None, ge=0, le=1e9)
+
+
+class BatchRequest(Strict):
+    users: list[Id] = Field(min_length=1, description="user ids (at most max_batch_users)")
+    k: int = Field(10, ge=1, description="items per user (at most max_k)")
+    model: Name | None = None
+    exclude_seen: bool = True
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+
+
+class BatchResponse(BaseModel):
+    results: list[Recommendations]
+
+
+class SessionRequest(Strict):
+    items: list[Id] = Field(min_length=1, max_length=1000, description="item ids, oldest first")
+    k: int = Field(10, ge=1)
+    model: Name | None = None
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+
+
+class SimilarItems(BaseModel):
+    item_id: str
+    model: str
+    items: list[RecommendedItem]
+
+
+class Explanation(BaseModel):
+    user_id: str
+    item_id: str
+    model: str
+    source: Source
+    because: list[Because]
+    text: str
+
+
+class EventIn(Strict):
+    user_id: Id
+    item_id: Id
+    event_type: EventType
+    value: float | None = Field(None, ge=-1e9, le=1e9, description="quantity or rating")
+    timestamp: datetime | None = Field(None, description="default: now (shop-local time)")
+    session_id: Id | None = None
+
+
+class EventsIn(Strict):
+    events: list[EventIn] = Field(min_length=1, description="at most max_events per request")
+
+
+class EventsStored(BaseModel):
+    received: int
+    stored: int
+    already_stored: int
+    users: int
+
+
+class HistoryItem(BaseModel):
+    item_id: str
+    title: str | None = None
+    category: str | None = None
+    price: float | None = None
+
+
+class History(BaseModel):
+    user_id: str
+    model: str
+    known_to_model: bool
+    items: list[HistoryItem] = Field(description="most recent last")
+
+
+class ModelVersionOut(BaseModel):
+    name: str
+    version: str
+    model: str
+    active: bool
+    loaded: bool
+    created_at: str | None = None
+    params: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+    data: dict = Field(default_factory=dict)
+
+
+class ActivateRequest(Strict):
+    version: Version
+
+
+class Status(BaseModel):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,66 @@
+"""A shop to serve: the bundled sample in a store, and trained models in a registry.
+
+Built once per test session (a few seconds): EASE twice (two versions, for activation and
+rollback), item-kNN, and BPR (a model that cannot fold in new histories).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shopsense import workflows
+from shopsense.config import Settings
+from shopsense.data.sources import load_sample
+from shopsense.data.store import Store
+from shopsense.serve.app import create_app
+
+KEY = "test-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Store + registry built once; tests that write get their own copy (`fresh_shop`)."""
+    root = tmp_path_factory.mktemp("shop")
+    settings = Settings(
+        store_path=root / "shop.duckdb",
+        models_dir=root / "models",
+        reports_dir=root / "reports",
+        api_keys=[KEY],
+        default_model="ease",
+        threads=1,
+    )
+    data = load_sample()
+    with Store(settings.store_path) as store:
+        for table, frame in data.tables.items():
+            store.write_frame(table, frame, source=data.name)
+    workflows.train(settings, "ease", {"l2": 100.0})
+    workflows.train(settings, "ease", {"l2": 400.0})
+    workflows.train(settings, "itemknn")
+    workflows.train(settings, "bpr", {"epochs": 5, "factors": 16})
+    workflows.evaluate_models(settings, ["popular", "ease"], progress=False)
+    return settings
+
+
+@pytest.fixture()
+def fresh_shop(shop: Settings, tmp_path: Path) -> Settings:
+    """A private copy of the shop for tests that write events or activate versions."""
+    shutil.copy(shop.store_path, tmp_path / "shop.duckdb")
+    shutil.copytree(shop.models_dir, tmp_path / "models")
+    shutil.copytree(shop.reports_dir, tmp_path / "reports")
+    return shop.model_copy(
+        update={
+            "store_path": tmp_path / "shop.duckdb",
+            "models_dir": tmp_path / "models",
+            "reports_dir": tmp_path / "reports",
+        }
+    )
+
+
+@pytest.fixture()
+def client(fresh_shop: Settings) -> TestClient:
+    with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as c:
+        yield c
