@@ -134,3 +134,63 @@ def test_evaluate_a_neural_model(shop):
     (report,) = (folder / "reports-neural").glob("*.json")
     stages = {(r["model"], r["stage"]) for r in json.loads(report.read_text())["reports"]}
     assert stages == {(m, s) for m in ("popular", "sasrec") for s in ("validation", "test")}
+
+
+def test_activate_and_rollback(shop):
+    folder, env = shop
+    for l2 in ("100", "300"):
+        result = runner.invoke(app, ["train", "-m", "ease", "--param", f"l2={l2}"], env=env)
+        assert result.exit_code == 0, result.output
+    versions = sorted(p.name for p in (folder / "models" / "recommend" / "ease").glob("v*"))
+    first, last = versions[0], versions[-1]
+    result = runner.invoke(app, ["activate", "ease", first], env=env)
+    assert result.exit_code == 0 and f"ease/{first} is now active" in result.output
+    listing = runner.invoke(app, ["models"], env=env, terminal_width=200).output
+    assert any(first in line and "*" in line for line in listing.splitlines())
+    result = runner.invoke(app, ["rollback", "ease"], env=env)
+    assert result.exit_code == 0 and f"ease/{last} is now active" in result.output
+    result = runner.invoke(app, ["rollback", "ease"], env=env)
+    assert result.exit_code == 1 and "no earlier active version" in result.output
+    result = runner.invoke(app, ["activate", "ease", "v0999"], env=env)
+    assert result.exit_code == 1 and "has no version v0999" in result.output
+
+
+def test_serve_answers_over_http(shop):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    _, env = shop
+    assert runner.invoke(app, ["train", "-m", "itemknn"], env=env).exit_code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shopsense.cli", "serve", "--port", str(port),
+         "--log-level", "warning"],
+        env={**os.environ, **env, "SHOPSENSE_API_KEYS": ""},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read())
+            time.sleep(0.1)
+        r = httpx.get(f"{url}/v1/users/12348/recommendations", params={"k": 3})
+        assert r.status_code == 200 and len(r.json()["items"]) == 3
+        event = {"events": [{"user_id": "a", "item_id": "22423", "event_type": "view"}]}
+        assert httpx.post(f"{url}/v1/events", json=event).status_code == 403  # read-only
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert "read-only" in out

@@ -350,10 +350,12 @@ def models(models_dir: ModelsOpt = None) -> None:
     if not versions:
         console.print(f"no models under {settings.models_dir}")
         return
+    registry = Registry(settings.models_dir)
     rows = [
         {
             "name": v.name,
             "version": v.version,
+            "active": "*" if registry.active("recommend", v.name).version == v.version else "",
             "created": v.meta.get("created_at", ""),
             "events": v.meta.get("data", {}).get("events", ""),
             "train_s": v.meta.get("data", {}).get("train_s", ""),
@@ -362,6 +364,75 @@ def models(models_dir: ModelsOpt = None) -> None:
         for v in versions
     ]
     _print_frame(pd.DataFrame(rows), title=f"models in {settings.models_dir}")
+
+
+@app.command()
+def activate(
+    name: Annotated[str, typer.Argument(help="model name, e.g. ease")],
+    version: Annotated[str, typer.Argument(help="version, e.g. v0002")],
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Make a saved version the one that serves (a running service: POST
+    /v1/models/NAME/activate, which also swaps it in without a restart)."""
+    from shopsense.registry import Registry
+
+    settings = _settings(models_dir=models_dir)
+    try:
+        v = Registry(settings.models_dir).activate("recommend", name, version)
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    console.print(f"{v.name}/{v.version} is now active")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="model name, e.g. ease")],
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Serve the version that was active before the current one again."""
+    from shopsense.registry import Registry
+
+    settings = _settings(models_dir=models_dir)
+    try:
+        v = Registry(settings.models_dir).rollback("recommend", name)
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    console.print(f"rolled back: {v.name}/{v.version} is now active")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address [env SHOPSENSE_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [env SHOPSENSE_PORT]")] = None,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    access_log: Annotated[bool, typer.Option(help="log every request (path and status)")] = True,
+) -> None:
+    """Run the HTTP service and dashboard (OpenAPI docs at /docs). Writes need a key from
+    SHOPSENSE_API_KEYS."""
+    import uvicorn
+
+    from shopsense.serve.app import create_app
+
+    settings = _settings(store, models_dir)
+    if host is not None or port is not None:
+        settings = settings.model_copy(
+            update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        )
+    if not settings.api_keys:
+        err.print("[yellow]no SHOPSENSE_API_KEYS set: the service is read-only[/]")
+    console.print(
+        f"shopsense on http://{settings.host}:{settings.port}  "
+        f"(dashboard /dashboard, API docs /docs)"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=access_log,
+    )
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -49,15 +49,17 @@ class Settings(BaseSettings):
         "comma-separated in SHOPSENSE_API_KEYS. Without any, writes are refused.",
     )
     default_model: str | None = Field(
-        None, description="model the service answers with when a request names none; "
-        "default: the most recently trained"
+        None,
+        description="model the service answers with when a request names none; "
+        "default: the most recently trained",
     )
     max_k: int = Field(100, ge=1, le=10_000, description="largest k a request may ask for")
     max_batch_users: int = Field(1000, ge=1, description="most users in one batch request")
     max_events: int = Field(1000, ge=1, description="most events in one POST")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
     ann: str = Field(
-        "auto", pattern="^(auto|on|off)$",
+        "auto",
+        pattern="^(auto|on|off)$",
         description="approximate top-k for dot-product models: auto (catalogues of at least "
         "ann_min_items), on, off",
     )

@@ -50,7 +50,9 @@ def _served(state: ServiceState, name: str | None) -> ServedModel:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
 
 
-def _filters(categories: list[str] | None, min_price: float | None, max_price: float | None) -> Filters:
+def _filters(
+    categories: list[str] | None, min_price: float | None, max_price: float | None
+) -> Filters:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise HTTPException(422, f"min_price {min_price} is above max_price {max_price}")
     return Filters(tuple(sorted(set(categories or ()))), min_price, max_price)
@@ -66,9 +68,7 @@ def _number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _items(
-    served: ServedModel, idx: np.ndarray, scores: np.ndarray
-) -> list[s.RecommendedItem]:
+def _items(served: ServedModel, idx: np.ndarray, scores: np.ndarray) -> list[s.RecommendedItem]:
     out = []
     for rank, (i, score) in enumerate(zip(idx, scores, strict=True), start=1):
         if i < 0:
@@ -95,18 +95,14 @@ def _because(served: ServedModel, pairs: list[tuple[int, float]]) -> list[s.Beca
     ]
 
 
-def _answer(
-    served: ServedModel, user: str, answer: Answer, explain: bool
-) -> s.Recommendations:
+def _answer(served: ServedModel, user: str, answer: Answer, explain: bool) -> s.Recommendations:
     items = _items(served, answer.items, answer.scores)
     if explain:
         for item, i in zip(items, answer.items, strict=False):
             pairs = served.because(user, int(i), answer.history)
             item.because = _because(served, pairs)
             item.reason = _reason(served, str(item.item_id), answer.source, pairs)
-    return s.Recommendations(
-        user_id=user, model=served.label, source=answer.source, items=items
-    )
+    return s.Recommendations(user_id=user, model=served.label, source=answer.source, items=items)
 
 
 def _reason(served: ServedModel, item: str, source: str, pairs: list[tuple[int, float]]) -> str:
@@ -187,7 +183,9 @@ def session_recommendations(state: State, body: s.SessionRequest) -> s.Recommend
 
 
 @router.get("/items/{item_id}/similar", response_model=s.SimilarItems)
-def similar_items(state: State, item_id: ItemId, k: K = 10, model: ModelName = None) -> s.SimilarItems:
+def similar_items(
+    state: State, item_id: ItemId, k: K = 10, model: ModelName = None
+) -> s.SimilarItems:
     """The k items most like an item, by the model's item-to-item similarity."""
     _check_k(state, k)
     served = _served(state, model)

@@ -67,32 +67,24 @@ class BodyLimit:
                     await _too_large(send, self.max_bytes)
                     return
         seen = 0
-        started = False
+        replied = False  # the 413 went out: whatever the app sends after is dropped
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, replied
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not replied:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    await _too_large(send, self.max_bytes)
+                    replied = True
+                    return {"type": "http.disconnect"}  # the app stops reading the body
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not replied:
+                await send(message)
 
-        try:
-            await self.app(scope, counted, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large(send, self.max_bytes)
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, counted, guarded_send)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -64,7 +64,7 @@ class ServedModel:
         self.model = model
         self.version = version
         self.retriever = retriever
-        info = catalogue.reindex(model.item_ids_)
+        info = catalogue.reindex(index=model.item_ids_, columns=["title", "category", "price"])
         self.titles = info["title"].to_numpy(dtype=object)
         self.categories = info["category"].to_numpy(dtype=object)
         self.prices = pd.to_numeric(info["price"], errors="coerce").to_numpy(np.float64)
@@ -180,7 +180,9 @@ class ServedModel:
         allowed: np.ndarray | None,
     ) -> list[Answer]:
         model = self.model
-        histories = [h if h is not None else model.history_of(u) for u, h in zip(user_idx, live, strict=True)]
+        histories = [
+            h if h is not None else model.history_of(u) for u, h in zip(user_idx, live, strict=True)
+        ]
         exclude = model.history_matrix(histories) if exclude_seen else None
         if self.retriever is not None:
             queries = model.user_queries(user_idx)
@@ -188,9 +190,7 @@ class ServedModel:
         else:
             scores_all = model.score(user_idx)
             items, scores = _masked_top_k(scores_all, k, exclude, allowed)
-        return [
-            Answer(items[r], scores[r], "model", histories[r]) for r in range(len(user_idx))
-        ]
+        return [Answer(items[r], scores[r], "model", histories[r]) for r in range(len(user_idx))]
 
     def _by_history(
         self,
@@ -232,7 +232,9 @@ class ServedModel:
             answers[int(r)] = answer
 
     # ----------------------------------------------------------------- explanations
-    def because(self, user: str, item: int, history: np.ndarray, n: int = 3) -> list[tuple[int, float]]:
+    def because(
+        self, user: str, item: int, history: np.ndarray, n: int = 3
+    ) -> list[tuple[int, float]]:
         """The history items that push `item` up most: (item index, contribution), best first.
 
         Users the model was trained on get the model's exact decomposition; folded-in

@@ -62,9 +62,7 @@ class ServiceState:
         """A read-write connection, retried while another process holds the lock."""
         path = Path(self.settings.store_path)
         if not path.exists():
-            raise NotReady(
-                f"no store at {path}; load data first (`shopsense data load sample`)"
-            )
+            raise NotReady(f"no store at {path}; load data first (`shopsense data load sample`)")
         deadline = time.monotonic() + wait_s
         while True:
             try:
