@@ -125,7 +125,7 @@ def test_plot_and_stats_are_computed_once_per_store_version(
     fresh_shop: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Page views reuse what was read; a write to the store (here, a posted event) makes
-    the next view recompute, with the new numbers."""
+    the next view recompute, with the new numbers, and the explorer shows the new event."""
     calls = {"svg": 0, "stats": 0}
     draw, read = dashboard.activity_svg, Store.stats
 
@@ -153,6 +153,9 @@ def test_plot_and_stats_are_computed_once_per_store_version(
         after = client.get("/dashboard").text
         assert client.get("/dashboard/plots/activity.svg").headers["etag"] != svg.headers["etag"]
         assert calls == {"svg": 2, "stats": 2}
+        newcomer = client.get("/dashboard/explorer", params={"user": "new-customer"}).text
+    assert 'data-source="fold_in"' in newcomer  # read from the new event, no retraining
+    assert '<code class="muted">22423</code>' in _rows(newcomer, "history")[0]
     rows = int(re.search(r'data-stat="events">([\d,]+)<', first).group(1).replace(",", ""))
     assert f'data-stat="events">{rows + 1:,}<' in after
 
@@ -318,9 +321,10 @@ def test_pages_are_quick_after_the_first_view(web: TestClient) -> None:
 # ============================================================================ browser
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def chromium() -> Path:
-    """Skip where chromium or playwright is missing, but fail under CI, which has both."""
+    """Skip where chromium or playwright is missing, but fail under CI, which has both.
+    Session-scoped so it runs before the (session) shop is built: a skip costs nothing."""
     missing = []
     if not CHROMIUM.exists():
         missing.append(f"chromium at {CHROMIUM}")

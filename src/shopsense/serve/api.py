@@ -208,9 +208,11 @@ def explain(
     if i < 0:
         raise HTTPException(404, f"item {item_id!r} is not in {served.label}'s catalogue")
     history = served.history(user_id)
-    known = served.knows(user_id)
-    source = "fold_in" if history is not None and len(history) and not known else "model"
-    if not known and not len(history):
+    if served.is_live(user_id) and len(history):
+        source = "fold_in"
+    elif served.knows(user_id):
+        source = "model"
+    else:
         source = "cold_start"
     pairs = served.because(user_id, i, history, n=5)
     return s.Explanation(
@@ -230,7 +232,9 @@ def history(
     model: ModelName = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> s.History:
-    """The customer's items as the model reads them (newest last), with catalogue details."""
+    """The customer's items as the model reads them, with catalogue details: in time order
+    for sequence models and events since training (`limit` keeps the most recent), as a set
+    in catalogue order for the other models."""
     served = _served(state, model)
     idx = served.history(user_id)[-limit:]
     items = [

@@ -113,10 +113,6 @@ def _error_handlers(app: FastAPI) -> None:
             {"detail": f"{exc}; retry shortly"}, status_code=503, headers={"Retry-After": "1"}
         )
 
-    @app.exception_handler(KeyError)
-    async def unknown(request: Request, exc: KeyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.args[0]) if exc.args else "not found"}, 404)
-
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         ref = uuid.uuid4().hex[:12]

@@ -124,7 +124,10 @@ class History(BaseModel):
     user_id: str
     model: str
     known_to_model: bool
-    items: list[HistoryItem] = Field(description="most recent last")
+    items: list[HistoryItem] = Field(
+        description="in time order (most recent last) for sequence models and for events "
+        "since training; otherwise the model keeps a set, listed in catalogue order"
+    )
 
 
 class ModelVersionOut(BaseModel):

@@ -113,6 +113,11 @@ class ServedModel:
         u = int(self.model.user_index([user], strict=False)[0])
         return self.model.history_of(u) if u >= 0 else np.zeros(0, np.int64)
 
+    def is_live(self, user: str) -> bool:
+        """Whether the user has events newer than the model."""
+        with self._lock:
+            return user in self._live
+
     def knows(self, user: str) -> bool:
         return int(self.model.user_index([user], strict=False)[0]) >= 0
 
@@ -160,7 +165,7 @@ class ServedModel:
             folded = []
         if scored:
             rows = np.asarray(scored)
-            histories = [live[r] if live[r] is not None else None for r in scored]
+            histories = [live[r] for r in scored]  # None: the model's own history
             self._fill(answers, rows, self._by_user(idx[rows], histories, k, exclude_seen, allowed))
         if folded:
             rows = np.asarray(folded)
