@@ -224,3 +224,25 @@ def test_hot_swap_drops_no_request(client):
         for t in threads:
             t.join()
     assert len(statuses) > 3 and set(statuses) == {200}
+
+
+def test_a_new_item_gets_similar_items_by_its_text(fresh_shop):
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from shopsense.data.store import Store
+    from shopsense.serve.app import create_app
+
+    new = pd.DataFrame(
+        {"item_id": ["NEW-1"], "title": ["REGENCY CAKESTAND 4 TIER GOLD"], "price": [19.95]}
+    )
+    with Store(fresh_shop.store_path) as store:
+        store.write_frame("items", new, source="test")
+    with TestClient(create_app(fresh_shop)) as c:
+        r = c.get("/v1/items/NEW-1/similar", params={"k": 5})
+        assert r.status_code == 200 and r.json()["source"] == "content"
+        titles = [i["title"] for i in r.json()["items"]]
+        assert titles[0] == "REGENCY CAKESTAND 3 TIER"
+        assert all({"REGENCY", "CAKESTAND", "TIER"} & set(t.split()) for t in titles)
+        assert c.get("/v1/items/22423/similar").json()["source"] == "model"
+        assert c.get("/v1/items/NOT-ANYWHERE/similar").status_code == 404

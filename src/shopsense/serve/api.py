@@ -186,16 +186,24 @@ def session_recommendations(state: State, body: s.SessionRequest) -> s.Recommend
 def similar_items(
     state: State, item_id: ItemId, k: K = 10, model: ModelName = None
 ) -> s.SimilarItems:
-    """The k items most like an item, by the model's item-to-item similarity."""
+    """The k items most like an item, by the model's item-to-item similarity. An item newer
+    than the model is matched by its catalogue text instead (source `content`)."""
     _check_k(state, k)
     served = _served(state, model)
-    if not served.model.item_index([item_id], strict=False)[0] >= 0:
-        raise HTTPException(404, f"item {item_id!r} is not in {served.label}'s catalogue")
+    source = "model"
     try:
-        idx, scores = served.similar(item_id, k)
+        if served.model.item_index([item_id], strict=False)[0] >= 0:
+            idx, scores = served.similar(item_id, k)
+        else:
+            source = "content"
+            idx, scores = served.similar_by_text(item_id, k)
     except NotImplementedError:
         raise HTTPException(422, f"{served.label} has no item similarity") from None
-    return s.SimilarItems(item_id=item_id, model=served.label, items=_items(served, idx, scores))
+    except KeyError as e:
+        raise HTTPException(404, str(e.args[0])) from None
+    return s.SimilarItems(
+        item_id=item_id, model=served.label, source=source, items=_items(served, idx, scores)
+    )
 
 
 @router.get("/users/{user_id}/explain/{item_id}", response_model=s.Explanation)

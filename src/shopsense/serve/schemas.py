@@ -81,6 +81,10 @@ class SessionRequest(Strict):
 class SimilarItems(BaseModel):
     item_id: str
     model: str
+    source: Literal["model", "content"] = Field(
+        description="model: the model's item similarity; content: the item is newer than "
+        "the model, so its catalogue text is matched against the model's items"
+    )
     items: list[RecommendedItem]
 
 

@@ -73,6 +73,8 @@ class ServedModel:
         self._lock = threading.Lock()
         self._live: dict[str, np.ndarray] = {}
         self._masks: dict[Filters, np.ndarray] = {}
+        self._catalogue = catalogue
+        self._text: tuple[Any, sp.csr_matrix, dict[str, int]] | None = None
         if events is not None and len(events):
             self._live = _changed_histories(model, events)
 
@@ -263,6 +265,34 @@ class ServedModel:
         order = np.argsort(-contrib, kind="stable")[:n]
         return [(int(unique[j]), float(contrib[j])) for j in order if contrib[j] > 0]
 
+    def similar_by_text(self, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's items whose catalogue text (title, category, brand, description) is
+        most like a catalogue item the model has never seen: the cold-start answer for new
+        items. KeyError when the item is not in the catalogue either."""
+        vectorizer, model_items, rows = self._item_text()
+        if item not in rows:
+            raise KeyError(f"item {item!r} is neither in {self.label} nor in the catalogue")
+        query = vectorizer.transform([_text_of(self._catalogue.loc[[item]])[0]])
+        sim = np.asarray((query @ model_items.T).todense(), dtype=np.float32)
+        sim[sim <= 0] = -np.inf  # no shared word: not similar at all
+        idx, val = top_k(sim, min(k, self.model.n_items))
+        return idx[0], val[0]
+
+    def _item_text(self) -> tuple[Any, sp.csr_matrix, dict[str, int]]:
+        """TF-IDF over the whole catalogue's text, built on first use (about a second for
+        tens of thousands of items) and kept."""
+        if self._text is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            texts = _text_of(self._catalogue)
+            vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=1, dtype=np.float32)
+            vectorizer.fit(texts)
+            own = self._catalogue.reindex(self.model.item_ids_)
+            model_items = sp.csr_matrix(vectorizer.transform(_text_of(own)))
+            rows = {str(i): n for n, i in enumerate(self._catalogue.index)}
+            self._text = (vectorizer, model_items, rows)
+        return self._text
+
     def similar(self, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scores of the k items most like `item` (KeyError if unknown)."""
         i = self.model.item_index([item])
@@ -271,6 +301,15 @@ class ServedModel:
         sim[0, i[0]] = -np.inf
         idx, val = top_k(sim, k)
         return idx[0], val[0]
+
+
+def _text_of(catalogue: pd.DataFrame) -> list[str]:
+    """One text per catalogue row from whichever text columns it has."""
+    columns = [c for c in ("title", "category", "brand", "description") if c in catalogue]
+    if not columns:
+        return [""] * len(catalogue)
+    parts = catalogue[columns].astype("string").fillna("")
+    return parts.agg(" ".join, axis=1).str.strip().tolist()
 
 
 def _masked_top_k(

@@ -76,7 +76,9 @@ class ServiceState:
         """The items table (id-indexed), read once and refreshed on activation."""
         if self._catalogue is None:
             with self._store_lock, self._open_store() as store:
-                frame = store.read("items", ["item_id", "title", "category", "price"])
+                frame = store.read(
+                    "items", ["item_id", "title", "category", "brand", "price", "description"]
+                )
             self._catalogue = frame.set_index("item_id")
         return self._catalogue
 
