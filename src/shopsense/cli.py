@@ -54,11 +54,7 @@ _TEXT_COLUMNS = {"title", "why", "params", "name"}
 
 def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
     table = Table(title=title, show_lines=False)
-    for col in frame.columns:
-        text = col in _TEXT_COLUMNS
-        table.add_column(
-            str(col), overflow="fold", no_wrap=not text, justify="left" if text else "right"
-        )
+    rows = []
     for row in frame.itertuples(index=False):
         cells = []
         for col, v in zip(frame.columns, row, strict=True):
@@ -68,6 +64,20 @@ def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
                 cells.append(f"{v:.{_DECIMALS.get(col, 4)}f}")
             else:
                 cells.append(str(v))
+        rows.append(cells)
+    for i, col in enumerate(frame.columns):
+        text = col in _TEXT_COLUMNS
+        longest = max((len(r[i]) for r in rows), default=0)
+        # On a narrow terminal only free text folds; ids and numbers keep their width
+        # (up to a cap) so a name is never squeezed to three letters.
+        table.add_column(
+            str(col),
+            overflow="fold",
+            no_wrap=not text,
+            justify="left" if text else "right",
+            min_width=min(longest, 12 if text else 24),
+        )
+    for cells in rows:
         table.add_row(*cells)
     console.print(table)
 
