@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     )
     ann_min_items: int = Field(50_000, ge=1, description="catalogue size where auto uses ANN")
     serve_threads: int = Field(1, ge=1, description="CPU threads per request's scoring")
+    query_cache_users: int = Field(
+        500_000,
+        ge=0,
+        description="sequence models: precompute the query vectors of up to this many known "
+        "users at load (0: compute per request)",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

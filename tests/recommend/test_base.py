@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from shopsense.recommend.base import Explanation, NotFittedError, _atomic_write, top_k
+from shopsense.recommend import base
+from shopsense.recommend.base import (
+    Explanation,
+    NotFittedError,
+    _atomic_write,
+    sparse_rows_times_dense,
+    top_k,
+)
 from shopsense.recommend.popular import MostPopular
 
 
@@ -74,3 +82,17 @@ def test_load_refuses_another_model_kind(ml_split, tmp_path):
     folder = MostPopular().fit(ml_split.train).save(tmp_path / "m")
     with pytest.raises(ValueError, match="popular"):
         ItemKNN.load(folder)
+
+
+@pytest.mark.parametrize("rows", [[3], [0, 3, 5], list(range(40)), [], [39, 3, 3]])
+def test_sparse_rows_times_dense_equals_the_sparse_product(rows, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = sp.random(40, 30, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    x = sp.csr_matrix(x.multiply(np.arange(40)[:, None] != 3))  # row 3 is empty
+    dense = rng.standard_normal((30, 7)).astype(np.float32)
+    expected = np.asarray(x[rows] @ dense).reshape(len(rows), 7)
+    got = sparse_rows_times_dense(x, np.array(rows, dtype=np.int64), dense)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(base, "_GATHER_FLOATS", 0)  # the sparse-product branch
+    got = sparse_rows_times_dense(x, np.array(rows, dtype=np.int64), dense)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

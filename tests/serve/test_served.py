@@ -9,6 +9,7 @@ import pytest
 from shopsense.data.views import Interactions
 from shopsense.recommend import EASE
 from shopsense.recommend.ncf import NeuMF
+from shopsense.recommend.sasrec import SASRec
 from shopsense.registry import ModelVersion
 from shopsense.serve.served import Filters, ServedModel
 
@@ -89,3 +90,20 @@ def test_a_model_that_cannot_fold_in_excludes_only(old_events, ml_items):
     after = s.recommend(["1", "newbie"], 5)
     assert after[0].source == "model" and list(after[0].items[:4]) == list(before.items[1:5])
     assert after[1].source == "cold_start"
+
+
+def test_a_sequence_model_answers_the_same_from_its_query_cache(old_events, ml_items):
+    sasrec = SASRec(epochs=1, hidden=16, max_length=20).fit(Interactions.from_frame(old_events))
+    direct = served(sasrec, old_events, ml_items)
+    version = ModelVersion("recommend", sasrec.name, "v0001", None)
+    cached = ServedModel(
+        sasrec, version, ml_items.set_index("item_id"), old_events, query_cache_users=10_000
+    )
+    assert direct._queries_cache is None and cached._queries_cache is not None
+    users = ["1", "2", "nobody", "3"]
+    for a, b in zip(direct.recommend(users, 10), cached.recommend(users, 10), strict=True):
+        assert a.source == b.source
+        np.testing.assert_array_equal(a.items, b.items)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-4)
+    small = ServedModel(sasrec, version, ml_items.set_index("item_id"), query_cache_users=10)
+    assert small._queries_cache is None  # more users than the limit: computed per request

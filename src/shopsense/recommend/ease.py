@@ -17,7 +17,12 @@ import pandas as pd
 import torch
 
 from shopsense.data.views import Interactions
-from shopsense.recommend.base import Recommender, csr_from_state, csr_state
+from shopsense.recommend.base import (
+    Recommender,
+    csr_from_state,
+    csr_state,
+    sparse_rows_times_dense,
+)
 
 
 @dataclass
@@ -50,10 +55,11 @@ class EASE(Recommender):
     scores_histories = True
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self.user_items_[user_idx] @ self.weights_)
+        return sparse_rows_times_dense(self.user_items_, user_idx, self.weights_)
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
-        return np.asarray(self.history_matrix(histories) @ self.weights_)
+        x = self.history_matrix(histories)
+        return sparse_rows_times_dense(x, np.arange(x.shape[0]), self.weights_)
 
     def _similarity(self, item_idx: np.ndarray) -> np.ndarray:
         return self.weights_[item_idx]

@@ -42,6 +42,7 @@ class SequentialRecommender(NeuralRecommender):
     Config = SequentialConfig
     config: SequentialConfig
     folds_in = True
+    queries_are_costly = True
 
     # ----------------------------------------------------------------- the network
     @abstractmethod

@@ -31,7 +31,7 @@ ModelName = Annotated[
 K = Annotated[int, Query(ge=1, description="how many items (at most the service's max_k)")]
 
 
-def service(request: Request) -> ServiceState:
+async def service(request: Request) -> ServiceState:  # async: no thread for a lookup
     return request.app.state.service
 
 
@@ -118,7 +118,7 @@ def _reason(served: ServedModel, item: str, source: str, pairs: list[tuple[int, 
 
 
 @router.get("/users/{user_id}/recommendations", response_model=s.Recommendations)
-def recommendations(
+async def recommendations(
     state: State,
     user_id: UserId,
     k: K = 10,
@@ -132,11 +132,21 @@ def recommendations(
     """Top-k items for one customer. Unknown customers get popular items (source
     `cold_start`); customers with events newer than the model are folded in (`fold_in`)."""
     _check_k(state, k)
-    served = _served(state, model)
     filters = _filters(category, min_price, max_price)
-    answer = served.recommend([user_id], k, exclude_seen=exclude_seen, filters=filters)[0]
-    state.metrics.answers.labels(answer.source).inc()
-    return _answer(served, user_id, answer, explain)
+
+    def answer() -> s.Recommendations:
+        served = _served(state, model)
+        found = served.recommend([user_id], k, exclude_seen=exclude_seen, filters=filters)[0]
+        state.metrics.answers.labels(found.source).inc()
+        return _answer(served, user_id, found, explain)
+
+    # The common answer (a loaded model, a product with its matrices) takes a fraction of a
+    # millisecond: computed right here it costs less than the hop to a worker thread. A model
+    # still to load, a network pass or explanations go to a thread, so the loop stays free.
+    served = state.loaded_model(model)
+    if served is not None and not explain and served.answers_at_once(user_id):
+        return answer()
+    return await run_in_threadpool(answer)
 
 
 @router.post("/recommendations/batch", response_model=s.BatchResponse)

@@ -10,7 +10,9 @@ answer says which of these it is (`source`).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,8 @@ import scipy.sparse as sp
 from shopsense.data.views import Interactions
 from shopsense.recommend.base import Recommender, top_k
 from shopsense.registry import ModelVersion
+
+log = logging.getLogger("shopsense.serve")
 
 #: how an answer was made, reported with every recommendation
 SOURCES = ("model", "fold_in", "cold_start")
@@ -60,10 +64,12 @@ class ServedModel:
         catalogue: pd.DataFrame,
         events: pd.DataFrame | None = None,
         retriever: Any | None = None,
+        query_cache_users: int = 0,
     ) -> None:
         self.model = model
         self.version = version
         self.retriever = retriever
+        self._queries_cache, self._item_vectors = _query_cache(model, query_cache_users)
         info = catalogue.reindex(index=model.item_ids_, columns=["title", "category", "price"])
         self.titles = info["title"].to_numpy(dtype=object)
         self.categories = info["category"].to_numpy(dtype=object)
@@ -119,6 +125,16 @@ class ServedModel:
         """Whether the user has events newer than the model."""
         with self._lock:
             return user in self._live
+
+    def answers_at_once(self, user: str) -> bool:
+        """Whether the user's answer is a sub-millisecond computation (a product with the
+        model's matrices), so that it is cheaper to compute than to hand to a thread; False
+        when it runs a network over a history."""
+        if not self.model.queries_are_costly:
+            return True
+        with self._lock:
+            live = user in self._live
+        return not live and self._queries_cache is not None and self.knows(user)
 
     def knows(self, user: str) -> bool:
         return int(self.model.user_index([user], strict=False)[0]) >= 0
@@ -190,14 +206,30 @@ class ServedModel:
         histories = [
             h if h is not None else model.history_of(u) for u, h in zip(user_idx, live, strict=True)
         ]
-        exclude = model.history_matrix(histories) if exclude_seen else None
         if self.retriever is not None:
-            queries = model.user_queries(user_idx)
-            items, scores = self.retriever(queries, k, exclude=exclude, allowed=allowed)
+            exclude = model.history_matrix(histories) if exclude_seen else None
+            items, scores = self.retriever(
+                self._queries(user_idx), k, exclude=exclude, allowed=allowed
+            )
         else:
-            scores_all = model.score(user_idx)
-            items, scores = _masked_top_k(scores_all, k, exclude, allowed)
+            scores_all = self._scores(user_idx)
+            items, scores = _masked_top_k(
+                scores_all, k, histories if exclude_seen else None, allowed
+            )
         return [Answer(items[r], scores[r], "model", histories[r]) for r in range(len(user_idx))]
+
+    def _queries(self, user_idx: np.ndarray) -> np.ndarray:
+        """Query vectors of trained users: from the cache when the model has one."""
+        if self._queries_cache is not None:
+            return self._queries_cache[user_idx]
+        return self.model.user_queries(user_idx)
+
+    def _scores(self, user_idx: np.ndarray) -> np.ndarray:
+        """Scores of every item for trained users; with a query cache a sequence model's
+        score is one product with the item vectors instead of a pass of its network."""
+        if self._queries_cache is not None:
+            return self._queries_cache[user_idx] @ self._item_vectors.T
+        return self.model.score(user_idx)
 
     def _by_history(
         self,
@@ -207,12 +239,15 @@ class ServedModel:
         allowed: np.ndarray | None,
     ) -> list[Answer]:
         model = self.model
-        exclude = model.history_matrix(histories) if exclude_seen else None
         if self.retriever is not None:
+            exclude = model.history_matrix(histories) if exclude_seen else None
             queries = model.history_queries(histories)
             items, scores = self.retriever(queries, k, exclude=exclude, allowed=allowed)
         else:
-            items, scores = _masked_top_k(model.score_histories(histories), k, exclude, allowed)
+            scores_all = model.score_histories(histories)
+            items, scores = _masked_top_k(
+                scores_all, k, histories if exclude_seen else None, allowed
+            )
         return [Answer(items[r], scores[r], "fold_in", histories[r]) for r in range(len(histories))]
 
     def _popular(
@@ -303,6 +338,28 @@ class ServedModel:
         return idx[0], val[0]
 
 
+def _query_cache(
+    model: Recommender, max_users: int, batch: int = 1024
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Every trained user's query vector and the item vectors, computed once, for models
+    whose queries cost a network pass (`queries_are_costly`); (None, None) otherwise or
+    when the model has more than `max_users` users. Memory: n_users × d float32."""
+    if not model.queries_are_costly or model.n_users > max_users:
+        return None, None
+    items = model.item_embeddings()
+    if items is None:
+        return None, None
+    start = time.perf_counter()
+    queries = np.empty((model.n_users, items.shape[1]), dtype=np.float32)
+    for s in range(0, model.n_users, batch):
+        queries[s : s + batch] = model.user_queries(np.arange(s, min(s + batch, model.n_users)))
+    log.info(
+        "%s: query vectors of %d users cached in %.1f s (%.0f MB)",
+        model.name, model.n_users, time.perf_counter() - start, queries.nbytes / 1e6,
+    )  # fmt: skip
+    return queries, np.ascontiguousarray(items, dtype=np.float32)
+
+
 def _text_of(catalogue: pd.DataFrame) -> list[str]:
     """One text per catalogue row from whichever text columns it has."""
     columns = [c for c in ("title", "category", "brand", "description") if c in catalogue]
@@ -313,13 +370,21 @@ def _text_of(catalogue: pd.DataFrame) -> list[str]:
 
 
 def _masked_top_k(
-    scores: np.ndarray, k: int, exclude: sp.csr_matrix | None, allowed: np.ndarray | None
+    scores: np.ndarray,
+    k: int,
+    exclude: Sequence[np.ndarray] | None,
+    allowed: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k of a score matrix after removing excluded (per row) and disallowed items."""
-    scores = np.array(scores, dtype=np.float32, copy=True)
-    if exclude is not None and exclude.nnz:
-        rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
-        scores[rows, exclude.indices] = -np.inf
+    """Top-k of a fresh score matrix (masked in place) after removing each row's `exclude`
+    item indices and the items `allowed` rules out."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if not (scores.flags.owndata and scores.flags.writeable):  # a view: maybe model state
+        scores = scores.copy()
+    if exclude is not None:
+        lengths = [len(h) for h in exclude]
+        if sum(lengths):
+            rows = np.repeat(np.arange(len(exclude)), lengths)
+            scores[rows, np.concatenate(exclude)] = -np.inf
     if allowed is not None:
         scores[:, ~allowed] = -np.inf
     return top_k(scores, k)

@@ -55,6 +55,7 @@ class ServiceState:
         self._loading = threading.Lock()
         self._store_lock = threading.Lock()
         self._catalogue: pd.DataFrame | None = None
+        self._default: str | None = None
         self.on_swap: list[Any] = []  # callbacks(name, served) — metrics subscribe
 
     # ----------------------------------------------------------------- store
@@ -99,10 +100,23 @@ class ServiceState:
 
     # ----------------------------------------------------------------- models
     def default_name(self) -> str:
+        """The model that answers when a request names none: `settings.default_model`, else
+        the most recently trained one when first asked. Kept until an activation or
+        rollback, so requests do not read the registry (a model trained while the service
+        runs becomes the default on the next activation or restart)."""
+        if self._default is None:
+            try:
+                self._default = default_model_name(self.settings)
+            except FileNotFoundError as e:
+                raise NotReady(str(e)) from None
+        return self._default
+
+    def loaded_model(self, name: str | None = None) -> ServedModel | None:
+        """The serving version of `name` if it is loaded already (never loads)."""
         try:
-            return default_model_name(self.settings)
-        except FileNotFoundError as e:
-            raise NotReady(str(e)) from None
+            return self._models.get(name or self.default_name())
+        except NotReady:
+            return None
 
     def model(self, name: str | None = None) -> ServedModel:
         """The serving version of `name` (default model when None), loading it if needed."""
@@ -132,6 +146,7 @@ class ServiceState:
         served = self._load(target)  # before the swap: requests keep the old one meanwhile
         self.registry.activate(TASK, name, version)
         self._swap(name, served)
+        self._default = None
         return served
 
     def rollback(self, name: str) -> ServedModel:
@@ -139,6 +154,7 @@ class ServiceState:
         previous = self.registry.rollback(TASK, name)
         served = self._load(previous)
         self._swap(name, served)
+        self._default = None
         return served
 
     def _swap(self, name: str, served: ServedModel) -> None:
@@ -152,7 +168,12 @@ class ServiceState:
         model = self.registry.load(TASK, version.name, version.version)
         self._catalogue = None  # activation is when a new catalogue shows up
         served = ServedModel(
-            model, version, self.catalogue(), self._events(), self._retriever(model)
+            model,
+            version,
+            self.catalogue(),
+            self._events(),
+            self._retriever(model),
+            query_cache_users=self.settings.query_cache_users,
         )
         log.info("loaded %s in %.2f s", served.label, time.perf_counter() - start)
         return served
