@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         "ann_min_items), on, off",
     )
     ann_min_items: int = Field(50_000, ge=1, description="catalogue size where auto uses ANN")
+    ann_ef_search: int = Field(
+        128, ge=1, le=10_000, description="HNSW search breadth: higher, better recall, slower"
+    )
     serve_threads: int = Field(1, ge=1, description="CPU threads per request's scoring")
     query_cache_users: int = Field(
         500_000,

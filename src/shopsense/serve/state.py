@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from shopsense.config import Settings
@@ -26,6 +27,9 @@ from shopsense.data.store import IngestReport, Store
 from shopsense.registry import ModelVersion, Registry
 from shopsense.serve.served import ServedModel
 from shopsense.workflows import TASK, default_model_name
+
+#: where a model version keeps its ANN index, beside its weights
+ANN_FOLDER = "ann"
 
 log = logging.getLogger("shopsense.serve")
 
@@ -172,22 +176,44 @@ class ServiceState:
             version,
             self.catalogue(),
             self._events(),
-            self._retriever(model),
+            self._retriever(model, version),
             query_cache_users=self.settings.query_cache_users,
         )
         log.info("loaded %s in %.2f s", served.label, time.perf_counter() - start)
         return served
 
-    def _retriever(self, model: Any) -> Any | None:
-        """An ANN top-k function for dot-product models over large catalogues, else None."""
+    def _retriever(self, model: Any, version: ModelVersion) -> Any | None:
+        """An ANN top-k function for dot-product models over large catalogues, else None.
+
+        The index is built once per model version and kept in the version's folder
+        (`ann/`), so later loads and restarts read it instead of rebuilding (a million
+        items take minutes to build, seconds to read)."""
         mode = self.settings.ann
-        if mode == "off" or model.item_embeddings() is None:
+        vectors = model.item_embeddings()
+        if mode == "off" or vectors is None:
             return None
         if mode == "auto" and model.n_items < self.settings.ann_min_items:
             return None
         from shopsense.ann import ANNIndex, retrieve
 
-        index = ANNIndex(model.item_embeddings(), threads=self.settings.threads)
+        folder = Path(version.path) / ANN_FOLDER
+        index = None
+        if (folder / "index.json").is_file():
+            try:
+                index = ANNIndex.load(folder, threads=self.settings.threads)
+                if not np.array_equal(index.vectors, vectors):
+                    log.warning("%s: stored ANN index is stale; rebuilding", folder)
+                    index = None
+            except (OSError, ValueError, RuntimeError) as e:
+                log.warning("%s: unreadable ANN index (%s); rebuilding", folder, e)
+                index = None
+        if index is None:
+            index = ANNIndex(vectors, threads=self.settings.threads)
+            try:
+                index.save(folder)
+            except OSError as e:  # a read-only registry still serves, it rebuilds next time
+                log.warning("could not keep the ANN index in %s: %s", folder, e)
+        index.ef_search = self.settings.ann_ef_search
         return functools.partial(retrieve, index)
 
     # ----------------------------------------------------------------- status
