@@ -107,3 +107,16 @@ def test_a_sequence_model_answers_the_same_from_its_query_cache(old_events, ml_i
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-4)
     small = ServedModel(sasrec, version, ml_items.set_index("item_id"), query_cache_users=10)
     assert small._queries_cache is None  # more users than the limit: computed per request
+
+
+def test_a_sequence_model_folds_in_new_events(old_events, ml_items):
+    sasrec = SASRec(epochs=1, hidden=16, max_length=20).fit(Interactions.from_frame(old_events))
+    s = served(sasrec, old_events, ml_items)
+    before = s.recommend(["1"], 10)[0]
+    s.add_events(["1", "1"], [sasrec.item_ids_[before.items[0]], "50"])
+    after = s.recommend(["1"], 10)[0]
+    assert after.source == "fold_in" and before.items[0] not in after.items
+    assert list(after.history[-2:]) == [before.items[0], sasrec.item_index(["50"])[0]]
+    expected = sasrec.score_histories([after.history])[0]
+    expected[after.history] = -np.inf
+    np.testing.assert_array_equal(after.items, np.argsort(-expected, kind="stable")[:10])

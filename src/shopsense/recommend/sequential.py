@@ -42,6 +42,7 @@ class SequentialRecommender(NeuralRecommender):
     Config = SequentialConfig
     config: SequentialConfig
     folds_in = True
+    scores_histories = True  # the network reads any item sequence, trained on or not
     queries_are_costly = True
 
     # ----------------------------------------------------------------- the network
