@@ -306,11 +306,3 @@ def test_index_folder_holds_no_pickle(vectors, tmp_path):
     np.load(folder / ann.VECTORS_FILE, allow_pickle=False)  # raises if it needed pickle
     assert Path(folder / ann.PARAMS_FILE).read_text().startswith("{")
 
-
-def test_a_search_as_wide_as_the_catalogue_finds_the_exact_top_k(vectors, queries, exact):
-    """On an inner-product graph items of small norm can be unreachable at any ef; the
-    Euclidean lift makes the graph a metric one, so a full-width search is exact."""
-    wide = ANNIndex(vectors, ef_search=len(vectors))
-    truth, _ = exact.search(queries, 10)
-    found, _ = wide.search(queries, 10)
-    assert recall(found, truth) > 0.999

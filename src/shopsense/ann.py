@@ -3,7 +3,7 @@
 Dot-product recommenders (ALS, BPR, SASRec, GRU4Rec) score an item as query · vector, so
 their top-k is a maximum-inner-product search. Scoring every item costs n_items × d per
 query: fine for ten thousand items, too slow for a million. `ANNIndex` answers the same
-question from an HNSW graph (hnswlib) in about a millisecond, or exactly
+question from an HNSW graph (hnswlib, space "ip") in about a millisecond, or exactly
 (NumPy) where the catalogue is small or exactness matters; `retrieve` adds what a
 recommendation needs on top: no item the customer already has, only items a filter allows,
 and always k items when k eligible items exist.
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 Backend = Literal["hnsw", "exact"]
 BACKENDS: tuple[str, ...] = ("hnsw", "exact")
 
-FORMAT_VERSION = 2  # 2: the graph is Euclidean over augmented vectors (see _augment)
+FORMAT_VERSION = 1
 PARAMS_FILE = "index.json"
 VECTORS_FILE = "vectors.npy"
 GRAPH_FILE = "hnsw.bin"
@@ -64,8 +64,8 @@ class ANNIndex:
     """An index over (n_items, d) vectors answering top-k by inner product.
 
     Backends:
-      - "hnsw": hnswlib graph over the vectors lifted to Euclidean space (`_augment`).
-        Approximate; query time grows with log(n_items) · ef_search instead of n_items.
+      - "hnsw": hnswlib graph in inner-product space. Approximate; query time grows with
+        log(n_items) · ef_search instead of n_items.
       - "exact": NumPy matrix product + argpartition, in blocks of bounded memory. Exact;
         the right choice up to tens of thousands of items (0.4 ms a query at 12k items).
 
@@ -140,8 +140,7 @@ class ANNIndex:
     def _build_graph(self, progress: bool | None) -> hnswlib.Index:
         """Insert every vector into a fresh hnswlib graph, in chunks so a bar can follow."""
         n, d = self.vectors.shape
-        augmented = _augment(self.vectors)
-        graph = hnswlib.Index(space="l2", dim=d + 1)
+        graph = hnswlib.Index(space="ip", dim=d)
         graph.init_index(
             max_elements=n,
             M=self.M,
@@ -152,7 +151,7 @@ class ANNIndex:
         start = time.perf_counter()
         with tqdm(total=n, desc="hnsw build", unit="item", disable=not show, leave=False) as bar:
             for s in range(0, n, BUILD_CHUNK):
-                chunk = augmented[s : s + BUILD_CHUNK]
+                chunk = self.vectors[s : s + BUILD_CHUNK]
                 graph.add_items(chunk, np.arange(s, s + len(chunk)), num_threads=self.threads)
                 bar.update(len(chunk))
         self.build_seconds = time.perf_counter() - start
@@ -218,12 +217,11 @@ class ANNIndex:
         return self._graph_search(queries, k)
 
     def _graph_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """hnswlib's candidates, rescored exactly from the stored vectors and re-sorted."""
+        """hnswlib's candidates, rescored exactly and re-sorted (its 1 − ip is lossy)."""
         assert self._graph is not None
         kk = min(k, self.n_items)
         try:
-            lifted = np.hstack([queries, np.zeros((len(queries), 1), np.float32)])
-            idx, _ = self._graph.knn_query(lifted, k=kk, num_threads=self.threads)
+            idx, _ = self._graph.knn_query(queries, k=kk, num_threads=self.threads)
         except RuntimeError:
             # hnswlib raises when the graph walk finds fewer than k items (tiny or
             # degenerate graphs): answer exactly rather than fail the request.
@@ -586,26 +584,12 @@ def _pad(idx: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return idx, scores
 
 
-def _augment(vectors: np.ndarray) -> np.ndarray:
-    """Item vectors lifted to d + 1 dimensions so that the nearest neighbour (L2) of a
-    query padded with 0 is its maximum inner product (Bachrach et al., RecSys 2014): the
-    extra coordinate sqrt(R² − |v|²), R the largest norm, gives every item the same norm R,
-    and |q − v|² = |q|² + R² − 2 q·v.
-
-    An HNSW graph built directly on inner products is not a metric graph: items of small
-    norm are nobody's neighbour, end up poorly linked and can be missed at any ef_search
-    (seen here on ALS vectors: a true top-10 item unreachable even with ef = n_items)."""
-    norms = np.einsum("nd,nd->n", vectors, vectors)
-    extra = np.sqrt(np.maximum(norms.max(initial=0.0) - norms, 0.0)).astype(np.float32)
-    return np.hstack([vectors, extra[:, None]])
-
-
 # ---------------------------------------------------------------------- files
 def _load_graph(path: Path, n: int, d: int) -> hnswlib.Index:
     """hnswlib's graph file, checked against the vectors it belongs to."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the index folder is incomplete")
-    graph = hnswlib.Index(space="l2", dim=d + 1)
+    graph = hnswlib.Index(space="ip", dim=d)
     graph.load_index(str(path), max_elements=n)
     if graph.get_current_count() != n:
         raise ValueError(f"{path} holds {graph.get_current_count()} items, the vectors {n}")
