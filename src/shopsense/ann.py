@@ -3,7 +3,7 @@
 Dot-product recommenders (ALS, BPR, SASRec, GRU4Rec) score an item as query · vector, so
 their top-k is a maximum-inner-product search. Scoring every item costs n_items × d per
 query: fine for ten thousand items, too slow for a million. `ANNIndex` answers the same
-question from an HNSW graph (hnswlib, space "ip") in about a millisecond, or exactly
+question from an HNSW graph (hnswlib, space "ip") in a fraction of a millisecond, or exactly
 (NumPy) where the catalogue is small or exactness matters; `retrieve` adds what a
 recommendation needs on top: no item the customer already has, only items a filter allows,
 and always k items when k eligible items exist.
@@ -67,7 +67,7 @@ class ANNIndex:
       - "hnsw": hnswlib graph in inner-product space. Approximate; query time grows with
         log(n_items) · ef_search instead of n_items.
       - "exact": NumPy matrix product + argpartition, in blocks of bounded memory. Exact;
-        the right choice up to tens of thousands of items (0.4 ms a query at 12k items).
+        the right choice up to tens of thousands of items (0.1 ms a query at 12k items).
 
     Parameters (HNSW; stored but unused by "exact"):
       - M (16): graph links per node. More links → higher recall at a given ef_search,
