@@ -1,0 +1,1 @@
+"""Customer behaviour: the customer view, segments, anomalies and what customers do next."""
