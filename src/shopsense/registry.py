@@ -20,12 +20,17 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
 from shopsense import __version__
 from shopsense.recommend import MODELS
-from shopsense.recommend.base import CONFIG_FILE, Recommender
+from shopsense.recommend.base import CONFIG_FILE
+
+#: model kinds of the other tasks, as "module:Class", imported only when one is loaded (a
+#: service that serves recommendations never imports the behaviour models' code)
+KINDS: dict[str, str] = {}
 
 META_FILE = "meta.json"
 ACTIVE_FILE = "active.json"
@@ -47,6 +52,31 @@ class ModelVersion:
         return self.meta.get("metrics", {})
 
 
+class Savable(Protocol):
+    """What the registry stores: any model of any task with these four members. `save`
+    writes `model.json` whose "model" field names its kind (a `MODELS` name or a key of
+    `KINDS`)."""
+
+    name: str
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self: ...
+
+
+def model_class(kind: str) -> type[Savable]:
+    """The class that loads a saved model of `kind`."""
+    if kind in MODELS:
+        return MODELS[kind]
+    if kind in KINDS:
+        module, _, attr = KINDS[kind].partition(":")
+        return getattr(import_module(module), attr)
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
 class Registry:
     """Saved models under one root folder."""
 
@@ -55,7 +85,7 @@ class Registry:
 
     def save(
         self,
-        model: Recommender,
+        model: Savable,
         *,
         task: str = "recommend",
         name: str | None = None,
@@ -190,13 +220,13 @@ class Registry:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def load(self, task: str, name: str, version: str | None = None) -> Recommender:
+    def load(self, task: str, name: str, version: str | None = None) -> Any:
         """Load a saved model (the latest version by default)."""
         v = self.get(task, name, version)
         kind = json.loads((v.path / CONFIG_FILE).read_text())["model"]
         try:
-            cls = MODELS[kind]
-        except KeyError:
+            cls = model_class(kind)
+        except ValueError:
             raise ValueError(f"{v.path} holds an unknown model kind {kind!r}") from None
         return cls.load(v.path)
 
