@@ -49,3 +49,18 @@ def test_half_written_versions_are_invisible(tmp_path, ml_split):
     (tmp_path / "recommend" / "itemknn" / ".incoming-abc").mkdir()
     (tmp_path / "recommend" / "itemknn" / "v0002").mkdir()  # no model.json: incomplete
     assert [v.version for v in registry.versions("recommend", "itemknn")] == ["v0001"]
+
+
+def test_a_behaviour_model_is_stored_and_loaded_like_a_recommender(tmp_path):
+    from shopsense.behavior.customers import CustomerHistory
+    from shopsense.behavior.segments import CustomerSegmenter
+    from shopsense.data.sources import load_sample
+
+    history = CustomerHistory.from_order_lines(load_sample().tables["order_lines"])
+    model = CustomerSegmenter(method="rfm").fit(history)
+    registry = Registry(tmp_path)
+    version = registry.save(model, task="behavior")
+    assert version.name == "segments" and version.version == "v0001"
+    assert [v.version for v in registry.versions("behavior", "segments")] == ["v0001"]
+    loaded = registry.load("behavior", "segments")
+    np.testing.assert_array_equal(loaded.predict(history), model.predict(history))

@@ -30,7 +30,9 @@ from shopsense.recommend.base import CONFIG_FILE
 
 #: model kinds of the other tasks, as "module:Class", imported only when one is loaded (a
 #: service that serves recommendations never imports the behaviour models' code)
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "customer-segmenter": "shopsense.behavior.segments:CustomerSegmenter",
+}
 
 META_FILE = "meta.json"
 ACTIVE_FILE = "active.json"
