@@ -194,3 +194,15 @@ def test_serve_answers_over_http(shop):
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert "read-only" in out
+
+
+def test_segments_saves_a_version_and_a_report(shop):
+    folder, env = shop
+    result = runner.invoke(app, ["segments", "--method", "rfm"], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "champions" in result.output and "saved segments v0001" in result.output
+    assert (folder / "models" / "behavior" / "segments" / "v0001" / "model.json").exists()
+    reports = list((folder / "reports").glob("segments-*/report.json"))
+    assert len(reports) == 1 and (reports[0].parent / "segments.png").exists()
+    result = runner.invoke(app, ["segments", "--cutoff", "1999-01-01"], env=env)
+    assert result.exit_code == 1 and "error" in result.output

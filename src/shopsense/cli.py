@@ -48,7 +48,8 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-_DECIMALS = {"price": 2, "fit_s": 1, "train_s": 1}
+_DECIMALS = {"price": 2, "fit_s": 1, "train_s": 1, "share": 3, "revenue": 3, "recency_d": 1}
+_DECIMALS |= {"orders": 1, "spend": 2}
 _TEXT_COLUMNS = {"title", "why", "params", "name"}
 
 
@@ -408,6 +409,54 @@ def rollback(
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
     console.print(f"rolled back: {v.name}/{v.version} is now active")
+
+
+# ---------------------------------------------------------------------- behaviour
+@app.command()
+def segments(
+    method: Annotated[
+        str, typer.Option(help="autoencoder (learned embedding + clustering) or rfm (rules)")
+    ] = "autoencoder",
+    k: Annotated[
+        int | None, typer.Option(min=2, max=50, help="segments; default: chosen by silhouette")
+    ] = None,
+    cutoff: Annotated[
+        str | None, typer.Option(help="as of this date (YYYY-MM-DD); default: all orders")
+    ] = None,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Segment the store's customers (from its order lines) and describe each segment.
+
+    Saves the segmenter as a new version of behavior/segments and writes the profiles,
+    the report and a 2-D plot of the segments to the reports folder.
+    """
+    from shopsense.behavior import workflows as behavior
+
+    settings = _settings(store, models_dir)
+    try:
+        with console.status(f"segmenting customers ({method})"):
+            run = behavior.segment(settings, method=method, k=k, cutoff=cutoff)
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    columns = {
+        "name": "name",
+        "customers": "customers",
+        "customer_share": "share",
+        "revenue_share": "revenue",
+        "recency_days_median": "recency_d",
+        "frequency_median": "orders",
+        "monetary_median": "spend",
+    }
+    shown = run.profiles[list(columns)].rename(columns=columns)
+    _print_frame(shown, title=f"{len(shown)} segments ({method}); medians per customer")
+    r = run.report
+    stability = r.get("stability", {})
+    extra = f", ARI across seeds {stability['ari_mean']:.2f}" if "ari_mean" in stability else ""
+    console.print(
+        f"{r.get('customers', 0):,} customers, k={r.get('k')}{extra}; "
+        f"saved {run.version.name} {run.version.version}; report and plot in {run.report_dir}"
+    )
 
 
 @app.command()
