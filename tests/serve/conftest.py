@@ -1,7 +1,8 @@
 """A shop to serve: the bundled sample in a store, and trained models in a registry.
 
 Built once per test session (a few seconds): EASE twice (two versions, for activation and
-rollback), item-kNN, and BPR (a model that cannot fold in new histories).
+rollback), item-kNN, BPR (a model that cannot fold in new histories), and an RFM customer
+segmentation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shopsense import workflows
+from shopsense.behavior import workflows as behavior
 from shopsense.config import Settings
 from shopsense.data.sources import load_sample
 from shopsense.data.store import Store
@@ -42,6 +44,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     workflows.train(settings, "itemknn")
     workflows.train(settings, "bpr", {"epochs": 5, "factors": 16})
     workflows.evaluate_models(settings, ["popular", "ease"], progress=False)
+    behavior.segment(settings, method="rfm")
     return settings
 
 

@@ -241,8 +241,7 @@ def _views(request: Request) -> StoreViews:
 
 def _read_store(state: ServiceState, read: Callable[[Store], T]) -> T:
     """Run `read(store)` on a store connection, sharing the service's store lock."""
-    with state._store_lock, state._open_store() as store:
-        return read(store)
+    return state.read_store(read)
 
 
 def _weekly_activity(store: Store) -> pd.DataFrame:

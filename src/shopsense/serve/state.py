@@ -14,9 +14,10 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -27,6 +28,8 @@ from shopsense.data.store import IngestReport, Store
 from shopsense.registry import ModelVersion, Registry
 from shopsense.serve.served import ServedModel
 from shopsense.workflows import TASK, default_model_name
+
+T = TypeVar("T")
 
 #: where a model version keeps its ANN index, beside its weights
 ANN_FOLDER = "ann"
@@ -76,6 +79,11 @@ class ServiceState:
                 if time.monotonic() > deadline:
                     raise StoreBusy(f"the store {path} is locked by another process") from e
                 time.sleep(0.05)
+
+    def read_store(self, read: Callable[[Store], T]) -> T:
+        """`read(store)` on a short-lived connection, sharing the service's store lock."""
+        with self._store_lock, self._open_store() as store:
+            return read(store)
 
     def catalogue(self) -> pd.DataFrame:
         """The items table (id-indexed), read once and refreshed on activation."""

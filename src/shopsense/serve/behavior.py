@@ -1,0 +1,214 @@
+"""Customer behaviour in the service: the active segmentation and what it says of a customer.
+
+`/v1/segments` lists the segments of the active `behavior/segments` version (trained with
+`shopsense segments`) with their profiles; `/v1/customers/{id}` gives one customer's
+segment and the features it was read from. The customer view is computed from the store's
+order lines when the segmentation is first asked for, and again when another version
+becomes active or the store has changed since.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from shopsense.behavior.customers import CustomerHistory
+from shopsense.registry import ModelVersion
+from shopsense.serve.state import NotReady, ServiceState
+
+TASK = "behavior"
+SEGMENTS = "segments"
+
+router = APIRouter(prefix="/v1", tags=["customers"])
+
+
+# ============================================================================ loaded state
+@dataclass(frozen=True)
+class Segmentation:
+    """One segmenter version with every known customer's features and segment."""
+
+    version: ModelVersion
+    model: Any
+    features: pd.DataFrame
+    segments: pd.Series  # customer id -> segment name
+    store_stamp: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.version.name}/{self.version.version}"
+
+
+class Insights:
+    """Loads the active segmentation on first use and keeps it until it is stale."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+        self._loaded: Segmentation | None = None
+        self._lock = threading.Lock()
+
+    def segmentation(self) -> Segmentation:
+        registry = self.state.registry
+        try:
+            version = registry.active(TASK, SEGMENTS)
+        except FileNotFoundError:
+            raise NotReady(
+                "no customer segmentation yet; run `shopsense segments` to train one"
+            ) from None
+        stamp = _stamp(Path(self.state.settings.store_path))
+        loaded = self._loaded
+        if (
+            loaded is not None
+            and loaded.version.path == version.path
+            and loaded.store_stamp == stamp
+        ):
+            return loaded
+        with self._lock:
+            loaded = self._loaded
+            if loaded is None or loaded.version.path != version.path or loaded.store_stamp != stamp:
+                loaded = self._loaded = self._load(version, stamp)
+        return loaded
+
+    def _load(self, version: ModelVersion, stamp: tuple[int, ...]) -> Segmentation:
+        model = self.state.registry.load(TASK, version.name, version.version)
+        history = self.state.read_store(CustomerHistory.from_store)
+        features = history.features()
+        return Segmentation(version, model, features, model.predict_names(features), stamp)
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """Changes with every write to the store (file and write-ahead log)."""
+    out: list[int] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = file.stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except FileNotFoundError:
+            out += [0, 0]
+    return tuple(out)
+
+
+def insights(request: Request) -> Insights:
+    app_state = request.app.state
+    if getattr(app_state, "insights", None) is None:
+        app_state.insights = Insights(app_state.service)
+    return app_state.insights
+
+
+InsightsDep = Annotated[Insights, Depends(insights)]
+
+
+# ============================================================================ schemas
+class SegmentProfile(BaseModel):
+    segment: int
+    name: str = Field(description="a name read from the profile, e.g. 'lapsed high-value'")
+    customers: int
+    customer_share: float
+    revenue_share: float
+    recency_days_median: float | None
+    frequency_median: float | None
+    monetary_median: float | None
+    top_groups: str | None = Field(None, description="product groups with the most spend")
+
+
+class SegmentsOut(BaseModel):
+    model: str = Field(description="name/version of the segmentation")
+    method: str
+    k: int
+    customers: int
+    stability_ari: float | None = Field(
+        None, description="mean adjusted Rand index between fits with different seeds"
+    )
+    profiles: list[SegmentProfile]
+
+
+class CustomerOut(BaseModel):
+    customer_id: str
+    model: str
+    segment: str
+    features: dict[str, float | None] = Field(
+        description="the customer view the segment was read from (RFM, baskets, gaps, ...)"
+    )
+
+
+# ============================================================================ routes
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def segments_out(seg: Segmentation) -> SegmentsOut:
+    report = seg.model.report()
+    profiles = [
+        SegmentProfile(
+            segment=int(p["segment"]),
+            name=str(p["name"]),
+            customers=int(p["customers"]),
+            customer_share=float(p["customer_share"]),
+            revenue_share=float(p["revenue_share"]),
+            recency_days_median=_finite(p.get("recency_days_median")),
+            frequency_median=_finite(p.get("frequency_median")),
+            monetary_median=_finite(p.get("monetary_median")),
+            top_groups=str(p["top_groups"]) if p.get("top_groups") else None,
+        )
+        for p in seg.model.profiles().to_dict(orient="records")
+    ]
+    return SegmentsOut(
+        model=seg.label,
+        method=str(report.get("method", "")),
+        k=int(report.get("k", len(profiles))),
+        customers=int(report.get("customers", 0)),
+        stability_ari=_finite(report.get("stability", {}).get("ari_mean")),
+        profiles=profiles,
+    )
+
+
+@router.get("/segments", response_model=SegmentsOut)
+async def segments(insights: InsightsDep) -> SegmentsOut:
+    """The active customer segmentation: one profile per segment."""
+    seg = await run_in_threadpool(insights.segmentation)
+    return segments_out(seg)
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerOut)
+async def customer(
+    insights: InsightsDep,
+    customer_id: Annotated[str, PathParam(min_length=1, max_length=128)],
+) -> CustomerOut:
+    """One customer's segment and the features it was read from (404: no purchases)."""
+    seg = await run_in_threadpool(insights.segmentation)
+    if customer_id not in seg.segments.index:
+        raise HTTPException(
+            404, f"customer {customer_id!r} has no purchases in the store's order lines"
+        )
+    row = seg.features.loc[customer_id]
+    return CustomerOut(
+        customer_id=customer_id,
+        model=seg.label,
+        segment=str(seg.segments.loc[customer_id]),
+        features={str(k): _finite(v) for k, v in row.items()},
+    )
+
+
+def segment_sizes(seg: Segmentation) -> dict[str, int]:
+    """Customers per segment name (for the dashboard)."""
+    counts = seg.segments.value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def embedding_of(seg: Segmentation) -> tuple[np.ndarray, np.ndarray]:
+    """Every known customer's embedding and label, for the dashboard's plot."""
+    model = seg.model
+    return np.asarray(model.embedding_), np.asarray(model.labels_)
