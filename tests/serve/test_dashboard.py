@@ -418,6 +418,19 @@ def test_dashboard_in_a_real_browser(
 
             shot = tmp_path / "explorer.png"
             page.screenshot(path=shot, full_page=True)
+
+            page.get_by_role("link", name="Customers", exact=True).click()
+            expect(page).to_have_title("Customers · shopsense")
+            expect(page.locator("table.segments tbody tr").first).to_contain_text("champions")
+            segment_map = page.locator("img.plot")
+            expect(segment_map).to_be_visible()
+            page.wait_for_function(  # drawn on first request: wait for it, fail on timeout
+                "() => { const i = document.querySelector('img.plot');"
+                " return i.complete && i.naturalWidth > 0; }"
+            )
+            page.get_by_label("Customer id").fill(USER)
+            page.get_by_role("button", name="Show").click()
+            expect(page.locator("[data-found-segment]")).to_be_visible()
         finally:
             browser.close()
     data = shot.read_bytes()
