@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -206,3 +207,21 @@ def test_segments_saves_a_version_and_a_report(shop):
     assert len(reports) == 1 and (reports[0].parent / "segments.png").exists()
     result = runner.invoke(app, ["segments", "--cutoff", "1999-01-01"], env=env)
     assert result.exit_code == 1 and "error" in result.output
+
+
+@pytest.mark.parametrize("target", ["churn", "value"])
+def test_predict_saves_a_model_and_every_customers_prediction(shop, target):
+    folder, env = shop
+    result = runner.invoke(app, ["predict", target, "--top", "5"], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    name = {"churn": "churn", "value": "customer_value"}[target]
+    assert (folder / "models" / "behavior" / name / "v0001" / "model.json").exists()
+    (csv,) = (folder / "reports").glob(f"predict-{target}-*.csv")
+    frame = pd.read_csv(csv)
+    assert len(frame) > 500 and frame.iloc[:, 1].is_monotonic_decreasing
+
+
+def test_predict_unknown_target_is_a_clear_error(shop):
+    _, env = shop
+    result = runner.invoke(app, ["predict", "happiness"], env=env)
+    assert result.exit_code == 1 and "next-purchase, churn, value" in result.output

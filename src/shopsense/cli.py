@@ -49,7 +49,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 _DECIMALS = {"price": 2, "fit_s": 1, "train_s": 1, "share": 3, "revenue": 3, "recency_d": 1}
-_DECIMALS |= {"orders": 1, "spend": 2}
+_DECIMALS |= {"orders": 1, "spend": 2, "p_purchase_30d": 3, "p_churn_90d": 3, "value_90d": 2}
+_DECIMALS |= {"recency_days": 1, "frequency": 0, "monetary": 2}
 _TEXT_COLUMNS = {"title", "why", "params", "name"}
 
 
@@ -456,6 +457,45 @@ def segments(
     console.print(
         f"{r.get('customers', 0):,} customers, k={r.get('k')}{extra}; "
         f"saved {run.version.name} {run.version.version}; report and plot in {run.report_dir}"
+    )
+
+
+@app.command()
+def predict(
+    target: Annotated[str, typer.Argument(help="next-purchase, churn or value")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="base_rate, logreg, gbm, gru (value: bgnbd, last_period, gbm, gru); "
+            "default gbm, for value bgnbd",
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=1000, help="customers shown")] = 15,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Predict what every customer does next: buys within 30 days, churns (no purchase in
+    90 days), or how much they spend in 90 days.
+
+    Trains on rolling cut-offs over the store's order lines, saves the model as a new
+    version of behavior/<target>, writes every customer's prediction to a CSV in the
+    reports folder and shows the top customers.
+    """
+    from shopsense.behavior import workflows as behavior
+
+    settings = _settings(store, models_dir)
+    try:
+        with console.status(f"fitting {target} on rolling cut-offs"):
+            run = behavior.predict(settings, target, kind=model)
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    shown = run.predictions.head(top).reset_index(names="customer")
+    _print_frame(shown, title=f"{target}: top {len(shown)} of {len(run.predictions):,} customers")
+    console.print(
+        f"saved {run.version.name} {run.version.version} "
+        f"(cut-offs {', '.join(run.version.meta['data']['cutoffs'])}); all customers in {run.path}"
     )
 
 

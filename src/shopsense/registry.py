@@ -32,6 +32,9 @@ from shopsense.recommend.base import CONFIG_FILE
 #: service that serves recommendations never imports the behaviour models' code)
 KINDS: dict[str, str] = {
     "customer-segmenter": "shopsense.behavior.segments:CustomerSegmenter",
+    "next_purchase": "shopsense.behavior.predict:NextPurchaseModel",
+    "churn": "shopsense.behavior.predict:ChurnModel",
+    "customer_value": "shopsense.behavior.value:CustomerValueModel",
 }
 
 META_FILE = "meta.json"

@@ -81,6 +81,70 @@ def segment(
     return SegmentsRun(version, profiles, report, folder)
 
 
+#: what `predict` can forecast: (model name in the registry, default kind, column)
+TARGETS: dict[str, tuple[str, str, str]] = {
+    "next-purchase": ("next_purchase", "gbm", "p_purchase_30d"),
+    "churn": ("churn", "gbm", "p_churn_90d"),
+    "value": ("customer_value", "bgnbd", "value_90d"),
+}
+
+
+@dataclass(frozen=True)
+class PredictRun:
+    """What `predict` produced: the saved version, every customer's prediction (highest
+    first) and the CSV it was written to."""
+
+    version: ModelVersion
+    predictions: pd.DataFrame
+    path: Path
+
+
+def predict(
+    settings: Settings,
+    target: str,
+    *,
+    kind: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> PredictRun:
+    """Fit `target` (next-purchase, churn or value) on rolling cut-offs over the store's
+    whole history, save it as the next version of behavior/<model>, and predict for every
+    customer as of the last order."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    name, default_kind, column = TARGETS[target]
+    from shopsense.registry import model_class
+
+    history = customer_history(settings)
+    cls = model_class(name)
+    model = cls(kind=kind or default_kind, **(params or {})).fit(history)
+    predicted = model.predict(history) if target == "value" else model.predict_proba(history)
+    frame = predicted.rename(column).to_frame()
+    features = history.features()
+    frame = frame.join(features[["recency_days", "frequency", "monetary"]], how="left")
+    frame = frame.sort_values(column, ascending=False)
+    version = Registry(settings.models_dir).save(
+        model,
+        task=TASK,
+        data={
+            "customers": len(frame),
+            "cutoffs": [str(pd.Timestamp(c).date()) for c in model.cutoffs_],
+            "as_of": str(history.cutoff.date()),
+        },
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    Path(settings.reports_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(settings.reports_dir) / f"predict-{target}-{stamp}.csv"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index_label="customer_id")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return PredictRun(version, frame, path)
+
+
 def _numbers(report: dict[str, Any]) -> dict[str, float]:
     """The report's top-level numbers, as the registry's metrics."""
     return {
