@@ -35,3 +35,12 @@ def test_segments_and_a_customer_after_segmentation(fresh_shop):
         one = r.json()
         assert one["segment"] in names and one["features"]["frequency"] >= 1
         assert client.get("/v1/customers/no-such-customer").status_code == 404
+
+
+def test_a_customer_carries_the_trained_predictions(fresh_shop):
+    workflows.predict(fresh_shop, "churn", kind="logreg")
+    with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
+        one = client.get("/v1/customers/12348").json()
+        assert set(one["predictions"]) == {"p_churn_90d"}
+        assert 0 <= one["predictions"]["p_churn_90d"] <= 1
+        assert one["predicted_by"] == {"p_churn_90d": "churn/v0001"}

@@ -42,6 +42,8 @@ class Segmentation:
     features: pd.DataFrame
     segments: pd.Series  # customer id -> segment name
     store_stamp: tuple[int, ...]
+    predictions: pd.DataFrame  # customer id -> one column per trained predictor
+    predictors: dict[str, str]  # column -> name/version that predicted it
 
     @property
     def label(self) -> str:
@@ -82,7 +84,31 @@ class Insights:
         model = self.state.registry.load(TASK, version.name, version.version)
         history = self.state.read_store(CustomerHistory.from_store)
         features = history.features()
-        return Segmentation(version, model, features, model.predict_names(features), stamp)
+        predictions, predictors = self._predict(history, features.index)
+        return Segmentation(
+            version, model, features, model.predict_names(features), stamp, predictions, predictors
+        )
+
+    def _predict(
+        self, history: CustomerHistory, customers: pd.Index
+    ) -> tuple[pd.DataFrame, dict[str, str]]:
+        """Every customer's prediction from each trained predictor (`shopsense predict`),
+        as of the store's last order; predictors not trained yet are left out."""
+        from shopsense.behavior.workflows import TARGETS
+
+        registry = self.state.registry
+        columns: dict[str, pd.Series] = {}
+        predictors: dict[str, str] = {}
+        for name, _, column in TARGETS.values():
+            try:
+                version = registry.active(TASK, name)
+            except FileNotFoundError:
+                continue
+            model = registry.load(TASK, version.name, version.version)
+            predict = model.predict if column == "value_90d" else model.predict_proba
+            columns[column] = predict(history)
+            predictors[column] = f"{version.name}/{version.version}"
+        return pd.DataFrame(columns).reindex(customers), predictors
 
 
 def _stamp(path: Path) -> tuple[int, ...]:
@@ -135,6 +161,12 @@ class CustomerOut(BaseModel):
     customer_id: str
     model: str
     segment: str
+    predictions: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="p_purchase_30d, p_churn_90d, value_90d from the trained predictors "
+        "(`shopsense predict`); absent when not trained",
+    )
+    predicted_by: dict[str, str] = Field(default_factory=dict)
     features: dict[str, float | None] = Field(
         description="the customer view the segment was read from (RFM, baskets, gaps, ...)"
     )
@@ -194,10 +226,13 @@ async def customer(
             404, f"customer {customer_id!r} has no purchases in the store's order lines"
         )
     row = seg.features.loc[customer_id]
+    predicted = seg.predictions.loc[customer_id] if len(seg.predictions.columns) else {}
     return CustomerOut(
         customer_id=customer_id,
         model=seg.label,
         segment=str(seg.segments.loc[customer_id]),
+        predictions={str(k): _finite(v) for k, v in dict(predicted).items()},
+        predicted_by=seg.predictors,
         features={str(k): _finite(v) for k, v in row.items()},
     )
 
