@@ -35,6 +35,8 @@ KINDS: dict[str, str] = {
     "next_purchase": "shopsense.behavior.predict:NextPurchaseModel",
     "churn": "shopsense.behavior.predict:ChurnModel",
     "customer_value": "shopsense.behavior.value:CustomerValueModel",
+    "isolation_forest": "shopsense.behavior.anomaly:IsolationForestDetector",
+    "sequence_autoencoder": "shopsense.behavior.anomaly:SequenceAutoencoder",
 }
 
 META_FILE = "meta.json"
