@@ -225,3 +225,15 @@ def test_predict_unknown_target_is_a_clear_error(shop):
     _, env = shop
     result = runner.invoke(app, ["predict", "happiness"], env=env)
     assert result.exit_code == 1 and "next-purchase, churn, value" in result.output
+
+
+def test_anomalies_flags_orders_with_reasons(shop):
+    folder, env = shop
+    result = runner.invoke(app, ["anomalies", "--top", "5"], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "typical" in result.output and "saved isolation_forest v0001" in result.output
+    (csv,) = (folder / "reports").glob("anomalies-isolation_forest-*.csv")
+    scores = pd.read_csv(csv)
+    assert len(scores) > 1000 and scores["score"].is_monotonic_decreasing
+    result = runner.invoke(app, ["anomalies", "--detector", "magic"], env=env)
+    assert result.exit_code == 1 and "isolation_forest" in result.output

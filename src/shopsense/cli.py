@@ -50,8 +50,8 @@ def _fail(message: str) -> typer.Exit:
 
 _DECIMALS = {"price": 2, "fit_s": 1, "train_s": 1, "share": 3, "revenue": 3, "recency_d": 1}
 _DECIMALS |= {"orders": 1, "spend": 2, "p_purchase_30d": 3, "p_churn_90d": 3, "value_90d": 2}
-_DECIMALS |= {"recency_days": 1, "frequency": 0, "monetary": 2}
-_TEXT_COLUMNS = {"title", "why", "params", "name"}
+_DECIMALS |= {"recency_days": 1, "frequency": 0, "monetary": 2, "score": 3}
+_TEXT_COLUMNS = {"title", "why", "params", "name", "invoice"}
 
 
 def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
@@ -497,6 +497,30 @@ def predict(
         f"saved {run.version.name} {run.version.version} "
         f"(cut-offs {', '.join(run.version.meta['data']['cutoffs'])}); all customers in {run.path}"
     )
+
+
+@app.command()
+def anomalies(
+    detector: Annotated[
+        str, typer.Option(help="isolation_forest (fast baseline) or sequence_autoencoder (GRU)")
+    ] = "isolation_forest",
+    top: Annotated[int, typer.Option(min=1, max=1000, help="orders shown")] = 15,
+    store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Flag the most unusual orders of the store's order lines, each with the features
+    that made it unusual; every order's score goes to a CSV in the reports folder."""
+    from shopsense.behavior import workflows as behavior
+
+    settings = _settings(store, models_dir)
+    try:
+        with console.status(f"scoring orders with {detector}"):
+            run = behavior.anomalies(settings, detector=detector, top=top)
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    shown = run.flagged.reset_index(names="invoice")
+    _print_frame(shown, title=f"the {len(shown)} most unusual orders ({detector})")
+    console.print(f"saved {run.version.name} {run.version.version}; every order in {run.path}")
 
 
 @app.command()

@@ -134,15 +134,63 @@ def predict(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     Path(settings.reports_dir).mkdir(parents=True, exist_ok=True)
     path = Path(settings.reports_dir) / f"predict-{target}-{stamp}.csv"
+    _write_csv(path, frame, index_label="customer_id")
+    return PredictRun(version, frame, path)
+
+
+@dataclass(frozen=True)
+class AnomaliesRun:
+    """What `anomalies` produced: the saved detector, the flagged orders (most anomalous
+    first, with the features that made each one so) and the CSV of every order's score."""
+
+    version: ModelVersion
+    flagged: pd.DataFrame
+    path: Path
+
+
+def anomalies(
+    settings: Settings, *, detector: str = "isolation_forest", top: int = 20
+) -> AnomaliesRun:
+    """Score every order (invoice) of the store's order lines with `detector`, fitted on
+    all of them; save it as the next version of behavior/<detector>; report the `top`."""
+    from shopsense.behavior.anomaly import DETECTORS, order_units
+
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    with open_store(settings) as store:
+        lines = store.read("order_lines")
+    if lines.empty:
+        raise ValueError(f"the store {settings.store_path} has no order_lines to score")
+    units = order_units(lines, source=str(settings.store_path))
+    model = DETECTORS[detector]().fit(units)
+    scores = model.score(units).sort_values(ascending=False).rename("score")
+    worst = units.subset(list(scores.index[:top]))
+    why = model.explain(worst, top=3)
+    reasons = why.groupby("unit", sort=False).apply(
+        lambda g: "; ".join(f"{f} {v:.3g} (typical {t:.3g})" for f, v, t in
+                            zip(g["feature"], g["value"], g["typical"], strict=True)),
+        include_groups=False,
+    )  # fmt: skip
+    flagged = scores.iloc[:top].to_frame().join(reasons.rename("why"))
+    version = Registry(settings.models_dir).save(
+        model, task=TASK, data={"orders": len(units.ids), "lines": len(lines)}
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    Path(settings.reports_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(settings.reports_dir) / f"anomalies-{detector}-{stamp}.csv"
+    _write_csv(path, scores.to_frame(), index_label="invoice_id")
+    return AnomaliesRun(version, flagged, path)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, index_label: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_csv(tmp, index_label="customer_id")
+        frame.to_csv(tmp, index_label=index_label)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return PredictRun(version, frame, path)
 
 
 def _numbers(report: dict[str, Any]) -> dict[str, float]:
