@@ -37,6 +37,7 @@ KINDS: dict[str, str] = {
     "customer_value": "shopsense.behavior.value:CustomerValueModel",
     "isolation_forest": "shopsense.behavior.anomaly:IsolationForestDetector",
     "sequence_autoencoder": "shopsense.behavior.anomaly:SequenceAutoencoder",
+    "demand_forecaster": "shopsense.pricing.forecast:Forecaster",
 }
 
 META_FILE = "meta.json"

@@ -1,0 +1,1 @@
+"""Pricing: the demand view and demand forecasting (first part of the pricing pillar)."""
