@@ -1,5 +1,5 @@
 """Customer segments on the bundled UCI Online Retail sample: RFM by hand, determinism,
-separation, profiles, save/load and bad input."""
+separation, stability, the ensemble network, profiles, save/load and bad input."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 from sklearn.metrics import silhouette_score
 
 from shopsense.behavior.customers import CustomerHistory, product_groups
 from shopsense.behavior.segments import (
     RFM_SEGMENTS,
+    CustomerAutoencoder,
     CustomerSegmenter,
+    EnsembleAutoencoder,
     quantile_score,
     rfm_scores,
 )
@@ -57,19 +61,46 @@ def test_same_seed_gives_the_same_segments(learned, features):
 
 def test_learned_segments_separate_customers(learned, features):
     report = learned.report()
-    assert 3 <= report["k"] <= 8
-    scores = report["k_selection"]["kmeans"]["scores"]
-    assert [s["k"] for s in scores] == list(range(3, 9))
-    assert report["silhouette"] == max(s["silhouette"] for s in scores)
-    bics = report["k_selection"]["gmm"]["scores"]
-    assert report["k_selection"]["gmm"]["k"] == min(bics, key=lambda s: s["bic"])["k"]
+    assert 3 <= report["k"] <= 8 and report["clusterer"] == "consensus"
+    assert learned.embedding_.shape == (len(features), 10 * 8)  # ten members of 8 dimensions
+    selection = report["k_selection"]
+    consensus = selection["consensus"]["scores"]
+    assert [s["k"] for s in consensus] == list(range(3, 9))
+    assert report["consensus_silhouette"] == max(s["consensus_silhouette"] for s in consensus)
+    assert report["k"] == max(consensus, key=lambda s: s["consensus_silhouette"])["k"]
+    kmeans = selection["kmeans"]["scores"]
+    assert selection["kmeans"]["k"] == max(kmeans, key=lambda s: s["silhouette"])["k"]
+    bics = selection["gmm"]["scores"]
+    assert selection["gmm"]["k"] == min(bics, key=lambda s: s["bic"])["k"]
     shuffled = np.random.default_rng(0).permutation(learned.labels_)
     chance = silhouette_score(learned.embedding_, shuffled)
     assert report["silhouette"] > chance + 0.1
     money = learned.profiles()["monetary_median"]
     assert money.max() > 3 * money.min()  # segments differ in value, not only in noise
-    assert 0.2 < report["stability"]["ari_mean"] <= 1.0
-    assert report["stability"]["seeds"] == [0, 1]
+    stability = report["stability"]
+    assert 0.5 < stability["ari_mean"] <= 1.0
+    assert stability["seeds"] == [0, 1] and len(stability["k_chosen"]) == 2
+    assert stability["k_chosen"][0] == report["k"] and -1 <= stability["ari_mean_own_k"] <= 1
+
+
+def test_the_ensemble_network_is_its_members_side_by_side():
+    members = []
+    for seed in (3, 4, 5):
+        torch.manual_seed(seed)
+        members.append(CustomerAutoencoder(6, 5, 2))
+    ensemble = EnsembleAutoencoder.of(members)
+    x = torch.randn(7, 6)
+    with torch.no_grad():
+        recon, z = ensemble(x)
+        for i, member in enumerate(members):
+            want_recon, want_z = member(x)
+            torch.testing.assert_close(z[i], want_z)
+            torch.testing.assert_close(recon[i], want_recon)
+    # each member's error has its own gradient: one member's loss moves only its weights
+    loss = ((ensemble(x)[0][1] - x) ** 2).mean()
+    loss.backward()
+    grad = ensemble.weights[0].grad
+    assert grad is not None and grad[1].abs().sum() > 0 and grad[[0, 2]].abs().sum() == 0
 
 
 def test_rfm_scores_match_a_hand_count(rfm, features):
@@ -133,8 +164,13 @@ def test_profiles_cover_every_customer_and_all_revenue(which, request, features)
 
 @pytest.mark.parametrize(
     "params",
-    [{"method": "rfm"}, {"k": 4, **FAST}, {"k": 4, "clusterer": "gmm", **FAST}],
-    ids=["rfm", "kmeans", "gmm"],
+    [
+        {"method": "rfm"},
+        {"k": 4, **FAST},
+        {"k": 4, "clusterer": "kmeans", **FAST},
+        {"k": 4, "clusterer": "gmm", "ensemble": 3, **FAST},
+    ],
+    ids=["rfm", "consensus", "kmeans", "gmm"],
 )
 def test_save_then_load_predicts_the_same(params, features, tmp_path):
     model = CustomerSegmenter(**params).fit(features)
@@ -153,6 +189,29 @@ def test_save_then_load_predicts_the_same(params, features, tmp_path):
     assert list(names.index) == list(new.index) and set(names) <= set(model.segment_names_)
 
 
+def test_a_segmenter_saved_before_ensembles_still_loads(features, tmp_path):
+    """Written as one autoencoder: no `ensemble` in the config, no member scaling, the
+    network's own weight names and k-means centres on the raw embedding."""
+    model = CustomerSegmenter(k=3, clusterer="kmeans", ensemble=1, **FAST).fit(features)
+    folder = model.save(tmp_path / "old")
+    meta = json.loads((folder / "model.json").read_text())
+    del meta["config"]["ensemble"]
+    (folder / "model.json").write_text(json.dumps(meta))
+    with np.load(folder / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    centre, spread = arrays.pop("members.centre"), arrays.pop("members.spread")
+    arrays["clusters.centers"] = arrays["clusters.centers"] * spread[0] + centre[0]
+    np.savez(folder / "arrays.npz", **arrays)
+    names = ("encoder.0", "encoder.2", "decoder.0", "decoder.2")
+    state = load_file(folder / "weights.safetensors")
+    old = {f"{n}.weight": state[f"weights.{j}"][0].T.contiguous() for j, n in enumerate(names)}
+    old |= {f"{n}.bias": state[f"biases.{j}"][0].contiguous() for j, n in enumerate(names)}
+    save_file(old, folder / "weights.safetensors")
+    loaded = CustomerSegmenter.load(folder)
+    assert loaded.config.ensemble == 1
+    assert np.array_equal(loaded.predict(features), model.labels_)
+
+
 def test_bad_input_gets_a_clear_message(features):
     with pytest.raises(ValueError, match="empty"):
         CustomerSegmenter(**FAST).fit(features.iloc[:0])
@@ -166,6 +225,8 @@ def test_bad_input_gets_a_clear_message(features):
         CustomerSegmenter(**FAST).fit(features.assign(basket_value=np.inf))
     with pytest.raises(ValueError, match="method must be"):
         CustomerSegmenter(method="dbscan").fit(features)
+    with pytest.raises(ValueError, match="ensemble >= 1"):
+        CustomerSegmenter(ensemble=0).fit(features)
     with pytest.raises(ValueError, match="fixed named segments"):
         CustomerSegmenter(method="rfm", k=4).fit(features)
     with pytest.raises(NotFittedError, match="not fitted"):

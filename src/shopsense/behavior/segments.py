@@ -7,24 +7,32 @@ Two methods behind one scikit-learn-like estimator, `CustomerSegmenter`:
   recent), mapped by fixed rules to named segments (champions, loyal, at risk, ...).
 - "autoencoder": the customer features (`CustomerHistory.features()`), log-scaled where
   skewed, gaps imputed with an indicator and standardised on the training customers, are
-  compressed by a small autoencoder (trained on the shared `Trainer`) into an
-  `embedding_size`-dimensional embedding; k-means (k by silhouette) and a Gaussian mixture
-  (k by BIC) cluster the embeddings, every candidate k's score is kept, and the segments'
-  stability is the adjusted Rand index between runs with different seeds.
+  compressed by an ensemble of small autoencoders (`ensemble`, trained side by side on the
+  shared `Trainer`, each from its own seed) into `embedding_size`-dimensional embeddings,
+  each standardised and then concatenated. The segments are a consensus: every member's
+  embedding is clustered by k-means at each k of `k_range`, and customers whom those
+  clusterings keep together end up together (k by the silhouette of that agreement). Plain
+  k-means on the concatenation (k by silhouette) and a Gaussian mixture on its principal
+  components (k by BIC) are scored too; every candidate k's score is kept, and the
+  segments' stability is the adjusted Rand index between fits with different seeds, which
+  share no ensemble member.
 
 Either way `profiles()` describes each segment in a marketer's terms (size, revenue share,
 median recency / frequency / monetary, top product groups) under a name generated
 deterministically from that profile ("lapsed high-value", "new low-spend", ...).
 
 Autoencoder clustering of customers, e.g. J. Xie, R. Girshick and A. Farhadi (2016),
-*Unsupervised deep embedding for clustering analysis*, ICML; RFM as in D. Chen, S. L. Sain
-and K. Guo (2012), *Data mining for the online retail industry: a case study of RFM
-model-based customer segmentation using data mining*, JDMCSM 19(3).
+*Unsupervised deep embedding for clustering analysis*, ICML; the consensus is evidence
+accumulation, A. L. N. Fred and A. K. Jain (2005), *Combining multiple clusterings using
+evidence accumulation*, IEEE TPAMI 27(6); RFM as in D. Chen, S. L. Sain and K. Guo (2012),
+*Data mining for the online retail industry: a case study of RFM model-based customer
+segmentation using data mining*, JDMCSM 19(3).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -32,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, pairwise
 from pathlib import Path
 from typing import Any, Self
 
@@ -54,7 +62,7 @@ from shopsense.train.trainer import (
 )
 
 METHODS = ("autoencoder", "rfm")
-CLUSTERERS = ("kmeans", "gmm")
+CLUSTERERS = ("consensus", "kmeans", "gmm")
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
 #: skewed money / count / day columns: log1p before standardising
 LOG_COLUMNS = (
@@ -85,6 +93,9 @@ RFM_SEGMENTS = (
 )
 SILHOUETTE_SAMPLE = 10_000
 """Silhouettes of more customers than this are estimated on a seeded sample (O(n²))."""
+CONSENSUS_SAMPLE = 5_000
+"""Consensus silhouettes (a dense customers × customers co-association) use a seeded sample
+of at most this many customers."""
 
 CONFIG_FILE = "model.json"  # the registry's name for every model's config
 ARRAYS_FILE = "arrays.npz"
@@ -103,20 +114,27 @@ class SegmenterConfig(TrainerConfig):
     k: int | None = None
     """Number of segments; None chooses it over `k_range` (learned method only)."""
     k_range: tuple[int, int] = (3, 10)
-    """Smallest and largest k tried when `k` is None (both included)."""
-    clusterer: str = "kmeans"
-    """Whose labels become the segments: "kmeans" (k by silhouette) or "gmm" (k by BIC)."""
+    """Smallest and largest k tried when `k` is None (both included); the consensus also
+    clusters every member at each k of this range, whether or not `k` is set."""
+    clusterer: str = "consensus"
+    """Whose labels become the segments: "consensus" (k-means of the members' clusterings
+    at every k of `k_range`, k by consensus silhouette), "kmeans" (on the ensemble
+    embedding, k by silhouette) or "gmm" (on its principal components, k by BIC)."""
+    ensemble: int = 10
+    """Autoencoders trained side by side, member i of a fit seeded `random_state *
+    ensemble + i` (so fits with different seeds share no member); their embeddings, each
+    centred and scaled to unit root-mean-square norm, are concatenated. 1: a single one."""
     embedding_size: int = 8
-    """Dimension of the learned customer embedding."""
+    """Dimension of each autoencoder's embedding."""
     hidden_size: int = 32
-    """Width of the autoencoder's hidden layers."""
+    """Width of the autoencoders' hidden layers."""
     validation_share: float = 0.1
     """Customers held out (seeded) to stop training early on reconstruction error."""
     stability_seeds: int = 3
     """Runs (seeds random_state, random_state+1, ...) compared by adjusted Rand index;
     below 2: not measured."""
     n_init: int = 10
-    """k-means restarts per k."""
+    """k-means restarts per k (k-means and the consensus's final k-means)."""
     epochs: int = 200
     batch_size: int = 128
     learning_rate: float = 3e-3
@@ -312,9 +330,72 @@ class CustomerAutoencoder(nn.Module):
         return self.decoder(z), z
 
 
+class EnsembleAutoencoder(nn.Module):
+    """`members` independent `CustomerAutoencoder`s run as one network: each layer's weights
+    are stacked (members, inputs, outputs) and applied by batched matrix products, so that
+    an epoch of ten members takes about twice as long as one of a single member. Members
+    differ in their initial weights; they share the batches, the held-out customers and
+    (in the trainer) the epoch whose weights are kept."""
+
+    def __init__(
+        self, n_features: int, hidden_size: int, embedding_size: int, members: int = 1
+    ) -> None:
+        super().__init__()
+        sizes = [n_features, hidden_size, embedding_size, hidden_size, n_features]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.zeros(members, a, b)) for a, b in pairwise(sizes)
+        )
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(members, b)) for b in sizes[1:])
+
+    @property
+    def members(self) -> int:
+        return int(self.weights[0].shape[0])
+
+    @classmethod
+    def of(cls, members: Sequence[CustomerAutoencoder]) -> EnsembleAutoencoder:
+        """The ensemble of `members`, starting from their weights."""
+        first = members[0].encoder[0]
+        out = cls(first.in_features, first.out_features, members[0].encoder[2].out_features)
+        layers = [[m.encoder[0], m.encoder[2], m.decoder[0], m.decoder[2]] for m in members]
+        with torch.no_grad():
+            for j in range(4):
+                out.weights[j] = nn.Parameter(torch.stack([ls[j].weight.T for ls in layers]))
+                out.biases[j] = nn.Parameter(torch.stack([ls[j].bias for ls in layers]))
+        return out
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Weights as saved by `state_dict`, or a single `CustomerAutoencoder`'s (models
+        saved before ensembles)."""
+        if "encoder.0.weight" in state:
+            names = ("encoder.0", "encoder.2", "decoder.0", "decoder.2")
+            state = {
+                **{f"weights.{j}": state[f"{n}.weight"].T[None] for j, n in enumerate(names)},
+                **{f"biases.{j}": state[f"{n}.bias"][None] for j, n in enumerate(names)},
+            }
+        self.load_state_dict(state)
+
+    def _layer(self, j: int, h: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.biases[j].unsqueeze(1), h, self.weights[j])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(customers, features) → (members, customers, embedding_size)."""
+        h = x.unsqueeze(0).expand(self.members, -1, -1)
+        return self._layer(1, nn.functional.gelu(self._layer(0, h)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return self._layer(3, nn.functional.gelu(self._layer(2, z))), z
+
+
+def _member_mse(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(members,) mean squared reconstruction error of each member on `x`."""
+    return ((module(x)[0] - x) ** 2).mean(dim=(1, 2))
+
+
 class _ReconstructionTask:
-    """The trainer's `TrainingTask`: mean squared reconstruction error; validation is its
-    negative on held-out customers (higher is better)."""
+    """The trainer's `TrainingTask`: the members' mean squared reconstruction errors, summed
+    so that each member gets its own gradient; validation is minus their mean on held-out
+    customers (higher is better)."""
 
     def __init__(
         self, module: nn.Module, train: torch.Tensor, valid: torch.Tensor | None, batch: int
@@ -327,35 +408,56 @@ class _ReconstructionTask:
             yield self.train[order[start : start + self.batch]]
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(self.module(batch)[0], batch)
+        return _member_mse(self.module, batch).sum()
 
     def validate(self) -> float | None:
         if self.valid is None:
             return None
-        return -float(nn.functional.mse_loss(self.module(self.valid)[0], self.valid))
+        return -float(_member_mse(self.module, self.valid).mean())
 
 
 @dataclass
 class _Embedding:
     scaler: FeatureScaler
-    module: CustomerAutoencoder
-    z: np.ndarray
+    module: EnsembleAutoencoder
+    centre: np.ndarray
+    """(members, embedding_size) mean of each member's embedding over the fitted customers"""
+    spread: np.ndarray
+    """(members,) root-mean-square norm of each member's centred embedding"""
+    x: np.ndarray
+    """(customers, members * embedding_size) the ensemble embedding"""
     training: TrainResult
     reconstruction_mse: float
 
 
+def _ensemble_embedding(
+    module: EnsembleAutoencoder, x: np.ndarray, centre: np.ndarray, spread: np.ndarray
+) -> np.ndarray:
+    """Standardised features → the members' embeddings, each centred and divided by its
+    spread, side by side and scaled by 1/√members (so the whole has unit RMS norm)."""
+    with torch.no_grad():
+        z = module.encode(torch.from_numpy(x)).numpy()
+    z = (z - centre[:, None, :]) / spread[:, None, None] / np.sqrt(len(z))
+    return np.ascontiguousarray(z.transpose(1, 0, 2).reshape(len(x), -1), dtype=np.float32)
+
+
 def _learn_embedding(features: pd.DataFrame, cfg: SegmenterConfig, seed: int) -> _Embedding:
-    """Split customers (seeded), fit the scaling on the training part, train, embed all."""
+    """Split customers (seeded), fit the scaling on the training part, train the ensemble
+    (member i seeded `seed * ensemble + i`), embed all."""
     n = len(features)
     rng = np.random.default_rng(seed)
     n_valid = round(cfg.validation_share * n)
     order = rng.permutation(n)
     valid_idx, train_idx = (order[:n_valid], order[n_valid:]) if n_valid >= 10 else ([], order)
     scaler = FeatureScaler().fit(features.iloc[np.sort(train_idx)])
-    x = torch.from_numpy(scaler.transform(features))
+    x_np = scaler.transform(features)
+    x = torch.from_numpy(x_np)
     device = select_device(cfg.device)
-    seed_everything(seed)
-    module = CustomerAutoencoder(x.shape[1], cfg.hidden_size, cfg.embedding_size).to(device)
+    members = []
+    for i in range(cfg.ensemble):
+        seed_everything(seed * cfg.ensemble + i)
+        members.append(CustomerAutoencoder(x.shape[1], cfg.hidden_size, cfg.embedding_size))
+    module = EnsembleAutoencoder.of(members).to(device)
     x = x.to(device)
     valid = x[torch.as_tensor(np.sort(valid_idx), dtype=torch.long)] if len(valid_idx) else None
     train = x[torch.as_tensor(np.sort(train_idx), dtype=torch.long)]
@@ -364,32 +466,165 @@ def _learn_embedding(features: pd.DataFrame, cfg: SegmenterConfig, seed: int) ->
     training = Trainer(run_cfg, desc="segments").fit(task)
     module.eval()
     with torch.no_grad():
-        recon, z = module(x)
-        mse = float(nn.functional.mse_loss(recon, x))
-    return _Embedding(scaler, module.cpu(), z.cpu().numpy().astype(np.float32), training, mse)
+        mse = float(_member_mse(module, x).mean())
+    module = module.cpu()
+    with torch.no_grad():
+        z = module.encode(torch.from_numpy(x_np)).numpy().astype(np.float64)
+    centre = z.mean(axis=1)
+    spread = np.sqrt(((z - centre[:, None, :]) ** 2).sum(axis=2).mean(axis=1))
+    centre, spread = centre.astype(np.float32), np.where(spread > 1e-12, spread, 1.0)
+    spread = spread.astype(np.float32)
+    embedded = _ensemble_embedding(module, x_np, centre, spread)
+    return _Embedding(scaler, module, centre, spread, embedded, training, mse)
 
 
 # --------------------------------------------------------------------------- clustering
 @dataclass
 class _Clusters:
-    """A fitted k-means (centers) or Gaussian mixture (weights, means, covariances)."""
+    """How an ensemble embedding maps to segments.
+
+    kmeans: the nearest of `centers`. gmm: the likeliest component of a mixture (`weights`,
+    means `centers`, `covariances`) on the embedding's principal components (`offset`,
+    `axes`; None: the embedding itself). consensus: every member's nearest centre at each k
+    of `ks` (`member_centers`, (members, sum(ks), embedding_size)) as a 0/1 code, then the
+    nearest of `centers` in that code space.
+    """
 
     kind: str
     centers: np.ndarray
     weights: np.ndarray | None = None
     covariances: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    axes: np.ndarray | None = None
+    member_centers: np.ndarray | None = None
+    ks: tuple[int, ...] = ()
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)
-        if self.kind == "kmeans":
-            d = ((z[:, None, :] - self.centers[None, :, :]) ** 2).sum(axis=2)
-            return d.argmin(axis=1).astype(np.int64)
-        assert self.weights is not None and self.covariances is not None
-        return _gmm_log_prob(z, self.weights, self.centers, self.covariances).argmax(axis=1)
+        if self.kind == "consensus":
+            assert self.member_centers is not None
+            return self.predict_codes(_codes(z, self.member_centers, self.ks))
+        if self.kind == "gmm":
+            assert self.weights is not None and self.covariances is not None
+            reduced = z if self.axes is None else (z - self.offset) @ self.axes.T
+            return _gmm_log_prob(reduced, self.weights, self.centers, self.covariances).argmax(1)
+        return _nearest(z, self.centers)
+
+    def predict_codes(self, codes: Any) -> np.ndarray:
+        """consensus: the nearest centre of each customer's code."""
+        return ((self.centers**2).sum(axis=1) - 2 * (codes @ self.centers.T)).argmin(axis=1)
 
     def reordered(self, order: np.ndarray) -> _Clusters:
         pick = lambda a: None if a is None else a[order]  # noqa: E731
-        return _Clusters(self.kind, self.centers[order], pick(self.weights), pick(self.covariances))
+        return dataclasses.replace(
+            self,
+            centers=self.centers[order],
+            weights=pick(self.weights),
+            covariances=pick(self.covariances),
+        )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        names = ("centers", "weights", "covariances", "offset", "axes", "member_centers")
+        out = {f"clusters.{n}": getattr(self, n) for n in names if getattr(self, n) is not None}
+        if self.ks:
+            out["clusters.ks"] = np.asarray(self.ks, dtype=np.int64)
+        return out
+
+    @classmethod
+    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> _Clusters:
+        get = arrays.get
+        return cls(
+            kind,
+            arrays["clusters.centers"],
+            *(get(f"clusters.{n}") for n in ("weights", "covariances", "offset", "axes")),
+            get("clusters.member_centers"),
+            tuple(int(k) for k in get("clusters.ks", np.zeros(0, dtype=np.int64))),
+        )
+
+
+def _nearest(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centre (squared Euclidean)."""
+    return ((centers**2).sum(axis=1) - 2 * (z @ centers.T)).argmin(axis=1).astype(np.int64)
+
+
+def _codes(z: np.ndarray, member_centers: np.ndarray, ks: Sequence[int]) -> Any:
+    """Sparse (customers, members * sum(ks)) 0/1 codes, scaled to unit norm: one column per
+    (member, k, cluster), set where the member's nearest centre at that k is the cluster.
+    Squared distances between codes are 2 − 2 × the share of clusterings that agree."""
+    from scipy import sparse
+
+    members, total, dims = member_centers.shape
+    columns = []
+    for i in range(members):
+        block = z[:, i * dims : (i + 1) * dims]
+        start = 0
+        for k in ks:
+            columns.append(
+                i * total + start + _nearest(block, member_centers[i, start : start + k])
+            )
+            start += k
+    n, t = len(z), len(columns)
+    indices = np.column_stack(columns).ravel() if n else np.zeros(0, dtype=np.int64)
+    data = np.full(n * t, 1 / np.sqrt(t))
+    return sparse.csr_matrix((data, indices, np.arange(0, n * t + 1, t)), (n, members * total))
+
+
+class _Space:
+    """An ensemble embedding and what the clusterers need of it, each made once: the
+    members' k-means at every k of `ks` and the codes they give (consensus), and the
+    embedding's first principal components (mixture)."""
+
+    def __init__(self, x: np.ndarray, members: int, ks: Sequence[int], seed: int) -> None:
+        self.x = np.asarray(x, dtype=np.float64)
+        self.members, self.ks, self.seed = members, tuple(ks), seed
+
+    @functools.cached_property
+    def member_centers(self) -> np.ndarray:
+        from sklearn.cluster import KMeans
+
+        rs = np.random.RandomState(self.seed)
+        dims = self.x.shape[1] // self.members
+        out = np.zeros((self.members, sum(self.ks), dims))
+        for i in range(self.members):
+            block, start = self.x[:, i * dims : (i + 1) * dims], 0
+            for k in self.ks:
+                with warnings.catch_warnings():  # fewer distinct customers than k: fine
+                    warnings.simplefilter("ignore")
+                    km = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(block)
+                out[i, start : start + k] = km.cluster_centers_
+                start += k
+        return out
+
+    @functools.cached_property
+    def codes(self) -> Any:
+        return _codes(self.x, self.member_centers, self.ks)
+
+    @functools.cached_property
+    def code_distances(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sample, distances): a seeded sample of at most CONSENSUS_SAMPLE customers and
+        their pairwise code distances, √(2 − 2 × share of clusterings that agree)."""
+        n = self.codes.shape[0]
+        rng = np.random.default_rng(self.seed)
+        sample = (
+            np.sort(rng.choice(n, CONSENSUS_SAMPLE, replace=False))
+            if n > CONSENSUS_SAMPLE
+            else np.arange(n)
+        )
+        dense = self.codes[sample].toarray().astype(np.float32)
+        d = dense @ dense.T  # in place from here: this is the large one
+        d *= -2
+        d += 2
+        np.sqrt(np.clip(d, 0, None, out=d), out=d)
+        np.fill_diagonal(d, 0)
+        return sample, d
+
+    @functools.cached_property
+    def principal(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(offset, axes, reduced): the first `embedding_size` principal components."""
+        offset = self.x.mean(axis=0)
+        _, _, vt = np.linalg.svd(self.x - offset, full_matrices=False)
+        axes = vt[: self.x.shape[1] // self.members]
+        return offset, axes, (self.x - offset) @ axes.T
 
 
 def _gmm_log_prob(
@@ -408,17 +643,29 @@ def _gmm_log_prob(
 
 
 def _fit_clusters(
-    z: np.ndarray, kind: str, k: int, seed: int, n_init: int
-) -> tuple[_Clusters, Any]:
+    space: _Space, kind: str, k: int, seed: int, n_init: int
+) -> tuple[_Clusters, np.ndarray, Any]:
+    """The clusters of one kind at one k, the fitted customers' labels and the sklearn
+    model."""
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
 
-    if kind == "kmeans":
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(z)
-        return _Clusters("kmeans", km.cluster_centers_.astype(np.float64)), km
-    gm = GaussianMixture(k, covariance_type="full", n_init=2, reg_covar=1e-4, random_state=seed)
-    gm.fit(z)
-    return _Clusters("gmm", gm.means_, gm.weights_, gm.covariances_), gm
+    if kind == "gmm":
+        offset, axes, reduced = space.principal
+        gm = GaussianMixture(k, covariance_type="full", n_init=2, reg_covar=1e-4, random_state=seed)
+        gm.fit(reduced)
+        clusters = _Clusters("gmm", gm.means_, gm.weights_, gm.covariances_, offset, axes)
+        labels = _gmm_log_prob(reduced, gm.weights_, gm.means_, gm.covariances_).argmax(1)
+        return clusters, labels, gm
+    if kind == "consensus":
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(space.codes)
+        clusters = _Clusters(
+            "consensus", km.cluster_centers_, member_centers=space.member_centers, ks=space.ks
+        )
+        return clusters, clusters.predict_codes(space.codes), km
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(space.x)
+    clusters = _Clusters("kmeans", km.cluster_centers_.astype(np.float64))
+    return clusters, clusters.predict(space.x), km
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
@@ -430,26 +677,57 @@ def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
     return float(silhouette_score(x, labels, sample_size=sample, random_state=seed))
 
 
-def _select_k(
-    z: np.ndarray, ks: Sequence[int], seed: int, n_init: int
-) -> tuple[dict[str, Any], dict[tuple[str, int], _Clusters]]:
-    """Every candidate's silhouette (k-means, and the mixture's labels) and BIC (mixture);
-    k-means takes the best silhouette, the mixture the lowest BIC. Also every fit, by
-    (kind, k)."""
-    fits: dict[tuple[str, int], _Clusters] = {}
-    kmeans, gmm = [], []
+def _consensus_silhouette(space: _Space, labels: np.ndarray) -> float | None:
+    """Silhouette of `labels` on the code distances (agreement of the members' clusterings)."""
+    from sklearn.metrics import silhouette_score
+
+    sample, d = space.code_distances
+    mine = labels[sample]
+    if len(np.unique(mine)) < 2 or len(np.unique(mine)) >= len(mine):
+        return None
+    return float(silhouette_score(d, mine, metric="precomputed"))
+
+
+CRITERIA = {
+    "consensus": ("max consensus silhouette", "consensus_silhouette", max),
+    "kmeans": ("max silhouette", "silhouette", max),
+    "gmm": ("min BIC", "bic", min),
+}
+
+
+def _search(
+    space: _Space, kind: str, ks: Sequence[int], seed: int, n_init: int, describe: bool = True
+) -> tuple[dict[str, Any], dict[int, tuple[_Clusters, np.ndarray]]]:
+    """One clusterer at every candidate k: its scores, the k its criterion picks and every
+    fit. `describe`: also the silhouette on the embedding where it is not the criterion."""
+    criterion, key, best = CRITERIA[kind]
+    scores, fits = [], {}
     for k in ks:
-        fits["kmeans", k], _ = _fit_clusters(z, "kmeans", k, seed, n_init)
-        kmeans.append({"k": k, "silhouette": _silhouette(z, fits["kmeans", k].predict(z), seed)})
-        fits["gmm", k], model = _fit_clusters(z, "gmm", k, seed, n_init)
-        bic, sil = float(model.bic(z)), _silhouette(z, fits["gmm", k].predict(z), seed)
-        gmm.append({"k": k, "bic": bic, "silhouette": sil})
-    best_km = max(kmeans, key=lambda s: -np.inf if s["silhouette"] is None else s["silhouette"])
-    best_gm = min(gmm, key=lambda s: s["bic"])
-    selection = {
-        "kmeans": {"k": best_km["k"], "criterion": "max silhouette", "scores": kmeans},
-        "gmm": {"k": best_gm["k"], "criterion": "min BIC", "scores": gmm},
-    }
+        clusters, labels, model = _fit_clusters(space, kind, k, seed, n_init)
+        fits[k] = clusters, labels
+        score: dict[str, Any] = {"k": k}
+        if kind == "consensus":
+            score["consensus_silhouette"] = _consensus_silhouette(space, labels)
+        if kind == "gmm":
+            score["bic"] = float(model.bic(space.principal[2]))
+        if kind == "kmeans" or describe:
+            score["silhouette"] = _silhouette(space.x, labels, seed)
+        scores.append(score)
+    ranked = [s for s in scores if s[key] is not None] or scores
+    chosen = best(ranked, key=lambda s: -np.inf if s[key] is None else s[key])
+    return {"k": chosen["k"], "criterion": criterion, "scores": scores}, fits
+
+
+def _select_k(
+    space: _Space, ks: Sequence[int], seed: int, n_init: int
+) -> tuple[dict[str, Any], dict[tuple[str, int], tuple[_Clusters, np.ndarray]]]:
+    """Every clusterer's scores at every candidate k and the k its criterion picks (consensus
+    and k-means: the best silhouette, the mixture: the lowest BIC); also every fit, by
+    (kind, k)."""
+    selection, fits = {}, {}
+    for kind in CLUSTERERS:
+        selection[kind], by_k = _search(space, kind, ks, seed, n_init)
+        fits.update({(kind, k): fit for k, fit in by_k.items()})
     return selection, fits
 
 
@@ -638,19 +916,30 @@ class CustomerSegmenter:
             if cfg.k is not None:
                 raise ValueError("k applies to the learned method; rfm has fixed named segments")
             return
-        lo, hi = cfg.k_range if cfg.k is None else (cfg.k, cfg.k)
-        if len(cfg.k_range) != 2 or lo < 2 or hi < lo:
+        if (
+            len(cfg.k_range) != 2
+            or not 2 <= cfg.k_range[0] <= cfg.k_range[1]
+            or (cfg.k is not None and cfg.k < 2)
+        ):
             raise ValueError(
                 f"need 2 <= k (and k_range low <= high); got k={cfg.k}, k_range={cfg.k_range}"
             )
+        # the consensus clusters every member at each k of k_range, whether or not k is set
+        hi = max(cfg.k or 0, cfg.k_range[1])
         if n < max(2 * hi, 10):
             raise ValueError(
                 f"{n} customers are too few for k={hi}: need at least {max(2 * hi, 10)} "
                 "(two per segment, ten in all); lower k or k_range"
             )
-        if cfg.embedding_size < 1 or cfg.hidden_size < 1 or not 0 <= cfg.validation_share < 1:
+        if (
+            cfg.embedding_size < 1
+            or cfg.hidden_size < 1
+            or cfg.ensemble < 1
+            or not 0 <= cfg.validation_share < 1
+        ):
             raise ValueError(
-                "need embedding_size >= 1, hidden_size >= 1, 0 <= validation_share < 1"
+                "need embedding_size >= 1, hidden_size >= 1, ensemble >= 1, "
+                "0 <= validation_share < 1"
             )
 
     def _fit_rfm(self, features: pd.DataFrame) -> None:
@@ -674,18 +963,20 @@ class CustomerSegmenter:
         cfg, seed = self.config, self.config.random_state
         money = features["monetary"].to_numpy(dtype=float)
         learned = _learn_embedding(features, cfg, seed)
-        z = learned.z
+        z = learned.x
+        space = _Space(z, cfg.ensemble, _consensus_ks(cfg), seed)
         ks = range(cfg.k_range[0], cfg.k_range[1] + 1) if cfg.k is None else [cfg.k]
-        selection, fits = _select_k(z, ks, seed, cfg.n_init)
+        selection, fits = _select_k(space, ks, seed, cfg.n_init)
         self.k_ = int(selection[cfg.clusterer]["k"])
-        clusters = fits[cfg.clusterer, self.k_]
-        raw = clusters.predict(z)
+        clusters, raw = fits[cfg.clusterer, self.k_]
         self.clusters_ = clusters.reordered(_by_revenue(raw, money, self.k_))
         self.labels_ = self.clusters_.predict(z)
         self.scaler_, self.module_, self.embedding_ = learned.scaler, learned.module, z
+        self.member_centre_, self.member_spread_ = learned.centre, learned.spread
         self.report_ = {
             "method": "autoencoder",
             "clusterer": cfg.clusterer,
+            "ensemble": cfg.ensemble,
             "customers": len(features),
             "features": learned.scaler.output_columns,
             "k": self.k_,
@@ -694,8 +985,9 @@ class CustomerSegmenter:
             "silhouette_features": _silhouette(
                 learned.scaler.transform(features), self.labels_, seed
             ),
+            "consensus_silhouette": _consensus_silhouette(space, self.labels_),
             "bic": _score_at(selection["gmm"]["scores"], self.k_, "bic"),
-            "kmeans_vs_gmm_ari": _agreement(z, selection, fits),
+            "kmeans_vs_gmm_ari": _agreement(selection, fits),
             "training": {
                 **{k: v for k, v in learned.training.to_dict().items() if k != "history"},
                 "reconstruction_mse": round(learned.reconstruction_mse, 5),
@@ -705,29 +997,44 @@ class CustomerSegmenter:
         }
 
     def _stability(self, features: pd.DataFrame, labels: np.ndarray) -> dict[str, Any] | None:
-        """Mean adjusted Rand index between the segments of runs with different seeds (each
-        run trains its own embedding and clusters it at the chosen k)."""
+        """Mean adjusted Rand index between the segments of runs with different seeds: each
+        run trains its own ensemble (no member shared) and clusters it at the chosen k. With
+        k=None, also the k each run's own criterion picks and the agreement at those k."""
         from sklearn.metrics import adjusted_rand_score
 
         cfg = self.config
         if cfg.stability_seeds < 2:
             return None
         seeds = [cfg.random_state + i for i in range(cfg.stability_seeds)]
-        runs = [labels]
+        ks = range(cfg.k_range[0], cfg.k_range[1] + 1) if cfg.k is None else [self.k_]
+        runs, own, chosen = [labels], [labels], [self.k_]
         for seed in seeds[1:]:
-            z = _learn_embedding(features, cfg, seed).z
-            runs.append(_fit_clusters(z, cfg.clusterer, self.k_, seed, cfg.n_init)[0].predict(z))
-        pairs = [
-            {"seeds": [seeds[i], seeds[j]], "ari": float(adjusted_rand_score(runs[i], runs[j]))}
-            for i, j in combinations(range(len(runs)), 2)
-        ]
+            space = _Space(
+                _learn_embedding(features, cfg, seed).x, cfg.ensemble, _consensus_ks(cfg), seed
+            )
+            part, by_k = _search(space, cfg.clusterer, ks, seed, cfg.n_init, describe=False)
+            runs.append(by_k[self.k_][1])
+            own.append(by_k[part["k"]][1])
+            chosen.append(int(part["k"]))
+
+        def ari(labelings: list[np.ndarray]) -> list[dict[str, Any]]:
+            return [
+                {"seeds": [seeds[i], seeds[j]], "ari": float(adjusted_rand_score(a, b))}
+                for (i, a), (j, b) in combinations(enumerate(labelings), 2)
+            ]
+
+        pairs = ari(runs)
         scores = [p["ari"] for p in pairs]
-        return {
+        out = {
             "seeds": seeds,
             "ari_mean": float(np.mean(scores)),
             "ari_min": min(scores),
             "pairs": pairs,
         }
+        if cfg.k is None:
+            out["k_chosen"] = chosen
+            out["ari_mean_own_k"] = float(np.mean([p["ari"] for p in ari(own)]))
+        return out
 
     # ----------------------------------------------------------------- using it
     def _check_fitted(self) -> None:
@@ -735,14 +1042,14 @@ class CustomerSegmenter:
             raise NotFittedError("CustomerSegmenter is not fitted: call fit(history) first")
 
     def transform(self, data: CustomerHistory | pd.DataFrame) -> np.ndarray:
-        """(customers, embedding_size) embeddings (rfm: the standardised features)."""
+        """(customers, ensemble × embedding_size) ensemble embeddings (rfm: the standardised
+        features)."""
         self._check_fitted()
         features, _ = check_features(_features(data), "transform", drop_empty=False)
         x = self.scaler_.transform(features)
         if self.config.method == "rfm":
             return x
-        with torch.no_grad():
-            return self.module_.encoder(torch.from_numpy(x)).numpy()
+        return _ensemble_embedding(self.module_, x, self.member_centre_, self.member_spread_)
 
     def predict(self, data: CustomerHistory | pd.DataFrame) -> np.ndarray:
         """Segment label of each customer (row), an index into `segment_names_`."""
@@ -800,10 +1107,9 @@ class CustomerSegmenter:
         if self.config.method == "rfm":
             arrays["rfm_reference"] = self.rfm_reference_
         else:
-            arrays["clusters.centers"] = self.clusters_.centers
-            if self.clusters_.kind == "gmm":
-                arrays["clusters.weights"] = self.clusters_.weights  # type: ignore[assignment]
-                arrays["clusters.covariances"] = self.clusters_.covariances  # type: ignore
+            arrays.update(self.clusters_.to_arrays())
+            arrays["members.centre"] = self.member_centre_
+            arrays["members.spread"] = self.member_spread_
             tensors = {
                 k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()
             }
@@ -830,7 +1136,7 @@ class CustomerSegmenter:
         meta = json.loads((folder / CONFIG_FILE).read_text())
         if meta.get("model") != "customer-segmenter":
             raise ValueError(f"{folder} holds a {meta.get('model')!r}, not a customer segmenter")
-        model = cls(**meta["config"])
+        model = cls(**{"ensemble": 1, **meta["config"]})  # saved before ensembles: one
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         model.customer_ids_ = arrays["customer_ids"]
@@ -844,19 +1150,16 @@ class CustomerSegmenter:
         if model.config.method == "rfm":
             model.rfm_reference_ = arrays["rfm_reference"]
             return model
-        kind = model.config.clusterer
-        model.clusters_ = _Clusters(
-            kind,
-            arrays["clusters.centers"],
-            arrays.get("clusters.weights"),
-            arrays.get("clusters.covariances"),
-        )
+        model.clusters_ = _Clusters.from_arrays(model.config.clusterer, arrays)
         cfg = model.config
-        module = CustomerAutoencoder(
-            len(model.scaler_.output_columns), cfg.hidden_size, cfg.embedding_size
+        module = EnsembleAutoencoder(
+            len(model.scaler_.output_columns), cfg.hidden_size, cfg.embedding_size, cfg.ensemble
         )
-        module.load_state_dict(load_file(folder / WEIGHTS_FILE))
+        module.load_weights(load_file(folder / WEIGHTS_FILE))
         model.module_ = module.eval()
+        shape = (cfg.ensemble, cfg.embedding_size)
+        model.member_centre_ = arrays.get("members.centre", np.zeros(shape, dtype=np.float32))
+        model.member_spread_ = arrays.get("members.spread", np.ones(shape[0], dtype=np.float32))
         return model
 
 
@@ -935,13 +1238,18 @@ def _score_at(scores: list[dict[str, Any]], k: int, key: str) -> float | None:
 
 
 def _agreement(
-    z: np.ndarray, selection: dict[str, Any], fits: dict[tuple[str, int], _Clusters]
+    selection: dict[str, Any], fits: dict[tuple[str, int], tuple[_Clusters, np.ndarray]]
 ) -> float:
     """Adjusted Rand index of k-means and the mixture, each at its own chosen k."""
     from sklearn.metrics import adjusted_rand_score
 
-    km = fits["kmeans", selection["kmeans"]["k"]].predict(z)
-    return float(adjusted_rand_score(km, fits["gmm", selection["gmm"]["k"]].predict(z)))
+    km = fits["kmeans", selection["kmeans"]["k"]][1]
+    return float(adjusted_rand_score(km, fits["gmm", selection["gmm"]["k"]][1]))
+
+
+def _consensus_ks(cfg: SegmenterConfig) -> range:
+    """The k at which the consensus clusters every member: all of k_range."""
+    return range(cfg.k_range[0], cfg.k_range[1] + 1)
 
 
 def _atomic(target: Path, write: Callable[[str], Any]) -> None:
