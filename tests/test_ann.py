@@ -305,4 +305,3 @@ def test_index_folder_holds_no_pickle(vectors, tmp_path):
     )
     np.load(folder / ann.VECTORS_FILE, allow_pickle=False)  # raises if it needed pickle
     assert Path(folder / ann.PARAMS_FILE).read_text().startswith("{")
-

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -39,6 +37,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from shopsense.behavior.customers import DAY, CustomerHistory
+from shopsense.persist import atomic_write
 from shopsense.train.trainer import (
     Trainer,
     TrainerConfig,
@@ -954,21 +953,6 @@ def calibration_plot(
 
 
 # --------------------------------------------------------------------------- helpers
-def atomic_write(target: Path, write: Callable[[str], Any]) -> None:
-    """`write(tmp)` to a temporary file beside `target`, then rename it over `target`: a
-    reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _union_columns(frames: Sequence[pd.DataFrame]) -> list[str]:
     """Columns of all frames: those of the first in order, then the new ones sorted."""
     first = list(frames[0].columns)

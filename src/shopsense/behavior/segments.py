@@ -34,11 +34,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
 from pathlib import Path
@@ -51,6 +49,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from shopsense.behavior.customers import CustomerHistory
+from shopsense.persist import atomic_write, write_json
 from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
     Trainer,
@@ -1113,8 +1112,8 @@ class CustomerSegmenter:
             tensors = {
                 k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()
             }
-            _atomic(folder / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
-        _atomic(folder / ARRAYS_FILE, lambda tmp: _write_npz(tmp, arrays))
+            atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
+        atomic_write(folder / ARRAYS_FILE, lambda tmp: _write_npz(tmp, arrays))
         meta = {
             "model": "customer-segmenter",
             "config": self.get_params(),
@@ -1196,7 +1195,7 @@ def plot_segments(
     fig.tight_layout()
     path = Path(path)
     try:
-        _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
     return path
@@ -1252,18 +1251,6 @@ def _consensus_ks(cfg: SegmenterConfig) -> range:
     return range(cfg.k_range[0], cfg.k_range[1] + 1)
 
 
-def _atomic(target: Path, write: Callable[[str], Any]) -> None:
-    """`write(tmp)` to a temporary file beside `target`, then rename it over `target`."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
@@ -1273,5 +1260,4 @@ def _write_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    text = json.dumps(payload, indent=2, allow_nan=False)
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    write_json(path, payload, strict=True)

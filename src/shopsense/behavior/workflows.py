@@ -6,9 +6,6 @@ I/O lives here; the models in this package never open a file they were not given
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +15,7 @@ import pandas as pd
 
 from shopsense.behavior.customers import CustomerHistory
 from shopsense.config import Settings
+from shopsense.persist import atomic_write, write_json
 from shopsense.registry import ModelVersion, Registry
 from shopsense.workflows import open_store
 
@@ -183,14 +181,7 @@ def anomalies(
 
 
 def _write_csv(path: Path, frame: pd.DataFrame, index_label: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index_label=index_label)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index_label=index_label))
 
 
 def _numbers(report: dict[str, Any]) -> dict[str, float]:
@@ -200,15 +191,3 @@ def _numbers(report: dict[str, Any]) -> dict[str, float]:
         for k, v in report.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -36,7 +36,7 @@ from safetensors.torch import load_file as load_torch
 from safetensors.torch import save_file as save_torch
 from torch import nn
 
-from shopsense.behavior.predict import atomic_write
+from shopsense.persist import atomic_write
 from shopsense.pricing.demand import DemandView
 from shopsense.train.trainer import Trainer, TrainerConfig, select_device, torch_threads
 

@@ -1,0 +1,34 @@
+"""Atomic file writes, shared by every model's `save` and every report writer: a reader
+(a service loading a version, a dashboard reading a report) never sees half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(target: Path, write: Callable[[str], Any]) -> None:
+    """`write(tmp)` to a temporary file beside `target`, flush it to disk, then rename it
+    over `target`. On any error the temporary file is removed and `target` is untouched."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(target: Path, payload: Any, *, strict: bool = False) -> None:
+    """`payload` as indented JSON, atomically. `strict` refuses NaN and infinity (which
+    JSON has no words for); otherwise values JSON cannot hold are written as strings."""
+    text = json.dumps(payload, indent=2, allow_nan=not strict, default=None if strict else str)
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text))
