@@ -32,3 +32,15 @@ def write_json(target: Path, payload: Any, *, strict: bool = False) -> None:
     JSON has no words for); otherwise values JSON cannot hold are written as strings."""
     text = json.dumps(payload, indent=2, allow_nan=not strict, default=None if strict else str)
     atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+
+
+def read_model_json(folder: Path, kind: str, name: str = "model.json") -> dict[str, Any]:
+    """The config a model's `save` wrote, checked to be of `kind`: FileNotFoundError when
+    the folder holds no saved model, ValueError when it holds another kind."""
+    folder = Path(folder)
+    if not (folder / name).is_file():
+        raise FileNotFoundError(f"{folder} holds no saved model ({name} missing)")
+    meta = json.loads((folder / name).read_text())
+    if meta.get("model") != kind:
+        raise ValueError(f"{folder} holds a {meta.get('model')!r} model, not {kind!r}")
+    return meta

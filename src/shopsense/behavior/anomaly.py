@@ -46,6 +46,7 @@ from torch import nn
 
 from shopsense.behavior.customers import LINE_COLUMNS
 from shopsense.data.sources.uci_online_retail import is_product_code
+from shopsense.persist import read_model_json
 from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
     Trainer,
@@ -512,9 +513,7 @@ class AnomalyDetector(ABC):
     def load(cls, path: str | Path) -> Self:
         """Read a folder written by `save`: the same scores as the detector that was saved."""
         path = Path(path)
-        meta = json.loads((path / CONFIG_FILE).read_text())
-        if meta.get("model") != cls.name:
-            raise ValueError(f"{path} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        meta = read_model_json(path, cls.name, CONFIG_FILE)
         detector = cls(**meta["config"])
         detector.kind_, detector.step_name_ = meta["kind"], meta["step_name"]
         detector.unit_features_ = list(meta["unit_features"])

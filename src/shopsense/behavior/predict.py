@@ -37,7 +37,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from shopsense.behavior.customers import DAY, CustomerHistory
-from shopsense.persist import atomic_write
+from shopsense.persist import atomic_write, read_model_json
 from shopsense.train.trainer import (
     Trainer,
     TrainerConfig,
@@ -816,11 +816,7 @@ class CutoffModel:
     def load(cls, path: str | Path) -> Self:
         """Read a folder written by `save`: the same predictions as the saved model."""
         path = Path(path)
-        if not (path / CONFIG_FILE).exists():
-            raise FileNotFoundError(f"{path} holds no saved model ({CONFIG_FILE} missing)")
-        meta = json.loads((path / CONFIG_FILE).read_text())
-        if meta.get("model") != cls.name:
-            raise ValueError(f"{path} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        meta = read_model_json(path, cls.name, CONFIG_FILE)
         model = cls(**meta.pop("config"))
         model._set_state(meta, load_file(path / WEIGHTS_FILE))
         return model

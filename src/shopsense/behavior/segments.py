@@ -49,7 +49,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from shopsense.behavior.customers import CustomerHistory
-from shopsense.persist import atomic_write, write_json
+from shopsense.persist import atomic_write, read_model_json, write_json
 from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
     Trainer,
@@ -1130,11 +1130,7 @@ class CustomerSegmenter:
     def load(cls, folder: str | Path) -> CustomerSegmenter:
         """A segmenter written by `save`: the same predictions as the one saved."""
         folder = Path(folder)
-        if not (folder / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{folder / CONFIG_FILE} not found: not a saved segmenter")
-        meta = json.loads((folder / CONFIG_FILE).read_text())
-        if meta.get("model") != "customer-segmenter":
-            raise ValueError(f"{folder} holds a {meta.get('model')!r}, not a customer segmenter")
+        meta = read_model_json(folder, "customer-segmenter", CONFIG_FILE)
         model = cls(**{"ensemble": 1, **meta["config"]})  # saved before ensembles: one
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

@@ -36,7 +36,7 @@ from safetensors.torch import load_file as load_torch
 from safetensors.torch import save_file as save_torch
 from torch import nn
 
-from shopsense.persist import atomic_write
+from shopsense.persist import atomic_write, read_model_json
 from shopsense.pricing.demand import DemandView
 from shopsense.train.trainer import Trainer, TrainerConfig, select_device, torch_threads
 
@@ -285,11 +285,7 @@ class Forecaster:
     def load(cls, path: str | Path) -> Self:
         """Read a folder written by `save`: the same forecasts as the saved model."""
         path = Path(path)
-        if not (path / CONFIG_FILE).exists():
-            raise FileNotFoundError(f"{path} holds no saved model ({CONFIG_FILE} missing)")
-        meta = json.loads((path / CONFIG_FILE).read_text())
-        if meta.get("model") != cls.name:
-            raise ValueError(f"{path} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        meta = read_model_json(path, cls.name, CONFIG_FILE)
         params = dict(meta["config"])
         model = cls(**params)
         model.items_ = list(meta["items"])
