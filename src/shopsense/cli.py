@@ -9,79 +9,24 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from shopsense.config import Settings
+from shopsense.cli_common import (
+    KOpt,
+    ModelOpt,
+    ModelsOpt,
+    StoreOpt,
+    console,
+    err,
+)
+from shopsense.cli_common import fail as _fail
+from shopsense.cli_common import print_frame as _print_frame
+from shopsense.cli_common import settings as _settings
 
 app = typer.Typer(
     help="Deep learning on an online shop's own data.", no_args_is_help=True, add_completion=False
 )
 data_app = typer.Typer(help="Load data sets and inspect the store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
-
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="DuckDB store file [env SHOPSENSE_STORE_PATH]")
-]
-KOpt = Annotated[int, typer.Option(min=1, max=1000, help="how many items")]
-ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="saved model name; default: latest trained")
-]
-ModelsOpt = Annotated[
-    Path | None, typer.Option("--models-dir", help="model registry [env SHOPSENSE_MODELS_DIR]")
-]
-
-
-def _settings(store: Path | None = None, models_dir: Path | None = None) -> Settings:
-    overrides = {}
-    if store is not None:
-        overrides["store_path"] = store
-    if models_dir is not None:
-        overrides["models_dir"] = models_dir
-    return Settings(**overrides)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
-_DECIMALS = {"price": 2, "fit_s": 1, "train_s": 1, "share": 3, "revenue": 3, "recency_d": 1}
-_DECIMALS |= {"orders": 1, "spend": 2, "p_purchase_30d": 3, "p_churn_90d": 3, "value_90d": 2}
-_DECIMALS |= {"recency_days": 1, "frequency": 0, "monetary": 2, "score": 3}
-_TEXT_COLUMNS = {"title", "why", "params", "name", "invoice"}
-
-
-def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
-    table = Table(title=title, show_lines=False)
-    rows = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for col, v in zip(frame.columns, row, strict=True):
-            if v is None or (isinstance(v, float) and pd.isna(v)):
-                cells.append("")
-            elif isinstance(v, float):
-                cells.append(f"{v:.{_DECIMALS.get(col, 4)}f}")
-            else:
-                cells.append(str(v))
-        rows.append(cells)
-    for i, col in enumerate(frame.columns):
-        text = col in _TEXT_COLUMNS
-        longest = max((len(r[i]) for r in rows), default=0)
-        # On a narrow terminal only free text folds; ids and numbers keep their width
-        # (up to a cap) so a name is never squeezed to three letters.
-        table.add_column(
-            str(col),
-            overflow="fold",
-            no_wrap=not text,
-            justify="left" if text else "right",
-            min_width=min(longest, 12 if text else 24),
-        )
-    for cells in rows:
-        table.add_row(*cells)
-    console.print(table)
 
 
 # --------------------------------------------------------------------------- data
