@@ -168,7 +168,63 @@ ORDER_LINES = Table(
     key=("invoice_id", "item_id", "quantity", "unit_price", "time", "customer_id", "country"),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (EVENTS, ITEMS, USERS, ORDERS, ORDER_LINES)}
+IMAGES = Table(
+    name="images",
+    description="Product photos: which file shows which item, and the category it is listed under.",
+    columns=(
+        Column("item_id", S, True),
+        Column(
+            "path",
+            S,
+            True,
+            "image file (PNG/JPEG), absolute or relative to the store's folder; "
+            "an image inside an IDX archive is written <file>#<index>",
+        ),
+        Column("label", S, False, "category the item is listed under, if known"),
+        Column("width", I, False, "pixels"),
+        Column("height", I, False, "pixels"),
+    ),
+    key=("item_id", "path"),
+    upsert=True,
+)
+
+REVIEWS = Table(
+    name="reviews",
+    description="What customers wrote about items, with their rating.",
+    columns=(
+        Column("review_id", S, True),
+        Column("item_id", S, True),
+        Column("user_id", S),
+        Column("rating", F, False, "stars (1-5), or 0/1 where a corpus has only polarity"),
+        Column("title", S),
+        Column("text", S, True),
+        Column("time", T),
+        Column("language", S, False, "ISO 639-1 code, e.g. en or zh"),
+        Column("recommended", B, False, "the reviewer recommends the item, where asked"),
+        Column("category", S, False, "product category the review was written under"),
+    ),
+    key=("review_id",),
+    upsert=True,
+)
+
+QUESTIONS = Table(
+    name="questions",
+    description="Customers' questions about items and the answers they got.",
+    columns=(
+        Column("question_id", S, True),
+        Column("item_id", S, True),
+        Column("question", S, True),
+        Column("answer", S),
+        Column("time", T),
+        Column("language", S, False, "ISO 639-1 code"),
+    ),
+    key=("question_id",),
+    upsert=True,
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (EVENTS, ITEMS, USERS, ORDERS, ORDER_LINES, IMAGES, REVIEWS, QUESTIONS)
+}
 
 
 def table(name: str) -> Table:
