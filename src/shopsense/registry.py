@@ -38,6 +38,7 @@ KINDS: dict[str, str] = {
     "isolation_forest": "shopsense.behavior.anomaly:IsolationForestDetector",
     "sequence_autoencoder": "shopsense.behavior.anomaly:SequenceAutoencoder",
     "demand_forecaster": "shopsense.pricing.forecast:Forecaster",
+    "elasticity": "shopsense.pricing.elasticity:ElasticityModel",
 }
 
 META_FILE = "meta.json"

@@ -1,0 +1,369 @@
+"""Price policies under business constraints, and how they are judged in the simulator.
+
+`PriceConstraints` turns a shop's rules into a feasible price grid per product and period:
+prices within [min, max] (relative to the current price, or absolute per product), a margin
+floor over unit cost, and a largest change from one period to the next.
+
+`ThompsonPricer` is the learned policy: a contextual bandit over that grid. Per product it
+keeps a Bayesian log-log demand model, log(units) = a + e * log(p / ref) + log season(t),
+whose prior comes from the shop's history (the elasticity estimate and its standard error).
+Each period it draws (a, e) from the posterior, picks the feasible price with the highest
+expected profit under the draw, sees the units sold, and updates the posterior (conjugate
+normal update: no optimiser, one 2×2 system per product, all products at once). With
+`explore=False` it plays the posterior mean instead (certainty-equivalent pricing): the
+baseline that shows what exploration buys.
+
+`evaluate` runs policies against the simulator over many seeded worlds and reports revenue,
+profit and regret against an oracle that knows the true curves, with intervals over seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from shopsense.pricing.simulator import MarketSimulator
+
+OBJECTIVES = ("profit", "revenue")
+
+
+@dataclass(frozen=True)
+class PriceConstraints:
+    """A shop's pricing rules (relative bounds apply where no absolute bound is given)."""
+
+    min_ratio: float = 0.7
+    """Lowest price as a share of the current price."""
+    max_ratio: float = 1.3
+    """Highest price as a share of the current price."""
+    max_change: float = 0.10
+    """Largest relative change from one period's price to the next (0.10: +-10%)."""
+    margin_floor: float = 0.05
+    """Smallest margin (price - cost) / price; 0.05 means never below cost / 0.95."""
+    grid_size: int = 41
+    """Candidate prices per product, log-spaced between the lowest and highest allowed."""
+    min_price: dict[str, float] = field(default_factory=dict)
+    """Absolute lowest price per item id (overrides `min_ratio`)."""
+    max_price: dict[str, float] = field(default_factory=dict)
+    """Absolute highest price per item id (overrides `max_ratio`)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_ratio <= 1 <= self.max_ratio:
+            raise ValueError(
+                f"need 0 < min_ratio <= 1 <= max_ratio, got {self.min_ratio}, {self.max_ratio}"
+            )
+        if not self.max_change > 0:
+            raise ValueError(f"max_change must be > 0, got {self.max_change}")
+        if not 0 <= self.margin_floor < 1:
+            raise ValueError(f"margin_floor must be in [0, 1), got {self.margin_floor}")
+        if self.grid_size < 3:
+            raise ValueError(f"grid_size must be >= 3, got {self.grid_size}")
+        for name, prices in (("min_price", self.min_price), ("max_price", self.max_price)):
+            bad = {k: v for k, v in prices.items() if not v > 0}
+            if bad:
+                raise ValueError(f"{name} must be > 0; got {bad}")
+
+    def bounds(
+        self, items: np.ndarray, ref: np.ndarray, cost: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per item: lowest and highest allowed price, and the margin floor's price."""
+        lo = self.min_ratio * ref
+        hi = self.max_ratio * ref
+        for i, item in enumerate(items):
+            lo[i] = self.min_price.get(str(item), lo[i])
+            hi[i] = self.max_price.get(str(item), hi[i])
+        floor = cost / (1.0 - self.margin_floor)
+        return lo, hi, floor
+
+    def grid(self, items: np.ndarray, ref: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """items × grid_size candidate prices; the current price is always one of them."""
+        lo, hi, floor = self.bounds(items, ref, cost)
+        low = np.maximum(lo, np.minimum(floor, hi))
+        high = np.maximum(hi, low)
+        steps = np.linspace(0.0, 1.0, self.grid_size)
+        grid = np.exp(np.log(low)[:, None] + steps * np.log(high / low)[:, None])
+        nearest = np.abs(np.log(grid / ref[:, None])).argmin(axis=1)
+        inside = (ref >= low) & (ref <= high)
+        grid[inside, nearest[inside]] = ref[inside]
+        return grid
+
+    def feasible(self, grid: np.ndarray, previous: np.ndarray, floor: np.ndarray) -> np.ndarray:
+        """Mask of the grid prices allowed after `previous`. Where none is (the previous
+        price broke the margin floor, say), the allowed prices closest to it are."""
+        ratio = grid / previous[:, None]
+        step_ok = (ratio <= 1 + self.max_change + 1e-9) & (ratio >= 1 - self.max_change - 1e-9)
+        margin_ok = grid >= floor[:, None] * (1 - 1e-9)
+        mask = step_ok & margin_ok
+        empty = ~mask.any(axis=1)
+        if empty.any():
+            distance = np.where(margin_ok, np.abs(np.log(ratio)), np.inf)
+            closest = distance.argmin(axis=1)
+            mask[empty, closest[empty]] = True
+        return mask
+
+
+def expected_objective(
+    prices: np.ndarray, units: np.ndarray, cost: np.ndarray, objective: str
+) -> np.ndarray:
+    """Profit ((price - cost) × units) or revenue of every price of the grid."""
+    if objective == "revenue":
+        return prices * units
+    cost = cost.reshape(cost.shape + (1,) * (prices.ndim - cost.ndim))
+    return (prices - cost) * units
+
+
+# ================================================================================ policies
+class Policy:
+    """A pricing rule over the grid; `choose` returns grid indices (one per item)."""
+
+    name = "policy"
+
+    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
+        """Start an episode."""
+
+    def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def observe(self, t: int, prices: np.ndarray, units: np.ndarray) -> None:
+        """What the period sold at the chosen prices."""
+
+
+class CurrentPrice(Policy):
+    """Keep today's price (the status quo every other policy must beat)."""
+
+    name = "current price"
+
+    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._index = np.abs(np.log(grid / sim.ref_price[:, None])).argmin(axis=1)
+
+    def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        return _closest_feasible(self._index, feasible)
+
+
+class Oracle(Policy):
+    """Knows the true curves of the world it plays in; best feasible price every period."""
+
+    name = "oracle"
+
+    def __init__(self, objective: str = "profit") -> None:
+        self.objective = objective
+
+    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._sim, self._grid = sim, grid
+
+    def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        units = self._sim.expected(self._grid.T, t).T
+        value = expected_objective(self._grid, units, self._sim.unit_cost, self.objective)
+        return np.where(feasible, value, -np.inf).argmax(axis=1)
+
+
+class BestFixedPrice(Policy):
+    """The single price per product that earns most over the horizon in this world, known in
+    hindsight, approached within the change limit and then kept."""
+
+    name = "best fixed price"
+
+    def __init__(self, horizon: int, objective: str = "profit") -> None:
+        self.horizon, self.objective = horizon, objective
+
+    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
+        season = sum(sim.season_at(t) for t in range(self.horizon))
+        units = sim.expected(grid.T, 0).T * (season / sim.season_at(0))
+        value = expected_objective(grid, units, sim.unit_cost, self.objective)
+        self._target = value.argmax(axis=1)
+
+    def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        return _closest_feasible(self._target, feasible)
+
+
+class ThompsonPricer(Policy):
+    """Thompson sampling over the price grid with a Bayesian log-log demand model per item
+    (see the module docstring). The prior is the history's elasticity estimate with its
+    standard error times `prior_scale`; `explore=False` plays the posterior mean."""
+
+    def __init__(
+        self,
+        objective: str = "profit",
+        *,
+        explore: bool = True,
+        prior_scale: float = 1.0,
+        prior_elasticity: float | None = None,
+    ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
+        self.explore = explore
+        self.prior_scale = prior_scale
+        self.prior_elasticity = prior_elasticity
+        kind = "thompson sampling" if explore else "greedy (posterior mean)"
+        prior = "history prior" if prior_elasticity is None else "weak prior"
+        self.name = f"{kind}, {prior}"
+
+    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._rng, self._grid, self._sim = rng, grid, sim
+        n = sim.n_items
+        if self.prior_elasticity is None:
+            e0, e_sd = sim.estimate, sim.elasticity_se * self.prior_scale
+        else:
+            e0, e_sd = np.full(n, self.prior_elasticity), np.full(n, self.prior_scale)
+        # log-units noise of the negative binomial at the current demand level
+        mu = np.maximum(sim.level, 0.5)
+        self._noise = np.log1p(1.0 / mu + sim.dispersion)
+        mean = np.stack([np.log(mu), e0], axis=1)
+        var = np.stack([np.full(n, 1.0), np.maximum(e_sd, 0.05) ** 2], axis=1)
+        self._precision = np.zeros((n, 2, 2))
+        self._precision[:, 0, 0], self._precision[:, 1, 1] = 1.0 / var[:, 0], 1.0 / var[:, 1]
+        self._shift = np.einsum("nij,nj->ni", self._precision, mean)
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean (items × 2: log level, elasticity) and covariance (items × 2 × 2)."""
+        cov = np.linalg.inv(self._precision)
+        return np.einsum("nij,nj->ni", cov, self._shift), cov
+
+    def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        mean, cov = self.posterior()
+        if self.explore:
+            chol = np.linalg.cholesky(cov)
+            draw = mean + np.einsum("nij,nj->ni", chol, self._rng.standard_normal(mean.shape))
+        else:
+            draw = mean
+        log_rel = np.log(self._grid / self._sim.ref_price[:, None])
+        units = np.exp(
+            draw[:, :1] + draw[:, 1:] * log_rel + np.log(self._sim.season_at(t))
+            + self._noise[:, None] / 2
+        )  # fmt: skip
+        value = expected_objective(self._grid, units, self._sim.unit_cost, self.objective)
+        return np.where(feasible, value, -np.inf).argmax(axis=1)
+
+    def observe(self, t: int, prices: np.ndarray, units: np.ndarray) -> None:
+        x = np.stack([np.ones_like(prices), np.log(prices / self._sim.ref_price)], axis=1)
+        y = np.log(np.maximum(units, 0.5)) - np.log(self._sim.season_at(t))
+        w = 1.0 / self._noise
+        self._precision += w[:, None, None] * x[:, :, None] * x[:, None, :]
+        self._shift += (w * y)[:, None] * x
+
+
+def _closest_feasible(target: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Per item the feasible grid index nearest the target index."""
+    idx = np.arange(feasible.shape[1])
+    distance = np.where(feasible, np.abs(idx[None, :] - target[:, None]), np.iinfo(np.int64).max)
+    return distance.argmin(axis=1)
+
+
+# ============================================================================== evaluation
+@dataclass
+class Evaluation:
+    """Per policy and seed totals, and per-period mean regret for the learning curve."""
+
+    totals: pd.DataFrame
+    """policy, seed, revenue, profit, regret (expected profit short of the oracle's)."""
+    curves: pd.DataFrame
+    """policy, seed, period, regret (that period's expected shortfall against the oracle)."""
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Mean over seeds with a t-interval, and the ratio to the current price's totals."""
+        t = self.totals
+        base = t[t["policy"] == CurrentPrice.name].set_index("seed")
+        rows = []
+        for policy, g in t.groupby("policy", sort=False):
+            g = g.set_index("seed")
+            row: dict[str, object] = {"policy": policy, "seeds": len(g)}
+            for col in ("revenue", "profit", "regret"):
+                mean, half = _mean_interval(g[col].to_numpy(), confidence)
+                row[col], row[f"{col}_ci"] = mean, half
+            lift = g["profit"] / base["profit"].reindex(g.index) - 1.0
+            row["profit_vs_current"], row["profit_vs_current_ci"] = _mean_interval(
+                lift.to_numpy(), confidence
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _mean_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float(np.mean(values)) if len(values) else float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values)
+    return float(values.mean()), float(half)
+
+
+def evaluate(
+    sim: MarketSimulator,
+    policies: dict[str, Callable[[], Policy]],
+    constraints: PriceConstraints,
+    *,
+    horizon: int = 52,
+    seeds: int = 20,
+    objective: str = "profit",
+    progress: bool | None = None,
+) -> Evaluation:
+    """Play every policy for `horizon` periods in `seeds` simulated worlds.
+
+    Each seed draws one world (elasticities from their uncertainty) and one demand-noise
+    stream per policy, the same for all policies (common random numbers). Regret is the
+    oracle's expected profit minus the expected profit of the prices a policy chose, so it
+    measures the decisions rather than the luck of the draws.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    totals, curves = [], []
+    grid = constraints.grid(sim.items, sim.ref_price.copy(), sim.unit_cost)
+    _, _, floor = constraints.bounds(sim.items, sim.ref_price.copy(), sim.unit_cost)
+    bar = tqdm(total=seeds * len(policies), desc="policies × seeds", disable=progress is False)
+    for seed in range(seeds):
+        world = sim.world(np.random.default_rng([seed, 0]))
+        oracle_value = _oracle_values(world, grid, floor, constraints, horizon, objective)
+        for label, make in policies.items():
+            policy = make()
+            policy.reset(world, grid, np.random.default_rng([seed, 1]))
+            noise = np.random.default_rng([seed, 2])
+            previous = world.ref_price.copy()
+            revenue = profit = 0.0
+            regret = np.zeros(horizon)
+            for t in range(horizon):
+                feasible = constraints.feasible(grid, previous, floor)
+                chosen = policy.choose(t, feasible)
+                prices = grid[np.arange(world.n_items), chosen]
+                units = world.sample(prices, t, noise)
+                policy.observe(t, prices, units)
+                revenue += float(prices @ units)
+                profit += float((prices - world.unit_cost) @ units)
+                value = expected_objective(prices, world.expected(prices, t), world.unit_cost,
+                                           objective)  # fmt: skip
+                regret[t] = oracle_value[t] - value.sum()
+                previous = prices
+            totals.append(
+                {"policy": label, "seed": seed, "revenue": revenue, "profit": profit,
+                 "regret": float(regret.sum())}
+            )  # fmt: skip
+            curve = {"policy": label, "seed": seed, "period": np.arange(horizon)}
+            curves.append(pd.DataFrame({**curve, "regret": regret}))
+            bar.update()
+    bar.close()
+    return Evaluation(pd.DataFrame(totals), pd.concat(curves, ignore_index=True))
+
+
+def _oracle_values(
+    world: MarketSimulator,
+    grid: np.ndarray,
+    floor: np.ndarray,
+    constraints: PriceConstraints,
+    horizon: int,
+    objective: str,
+) -> np.ndarray:
+    """The oracle's expected objective per period (summed over items)."""
+    oracle = Oracle(objective)
+    oracle.reset(world, grid, np.random.default_rng(0))
+    previous = world.ref_price.copy()
+    out = np.zeros(horizon)
+    for t in range(horizon):
+        chosen = oracle.choose(t, constraints.feasible(grid, previous, floor))
+        prices = grid[np.arange(world.n_items), chosen]
+        out[t] = expected_objective(prices, world.expected(prices, t), world.unit_cost,
+                                    objective).sum()  # fmt: skip
+        previous = prices
+    return out
