@@ -39,6 +39,7 @@ KINDS: dict[str, str] = {
     "sequence_autoencoder": "shopsense.behavior.anomaly:SequenceAutoencoder",
     "demand_forecaster": "shopsense.pricing.forecast:Forecaster",
     "elasticity": "shopsense.pricing.elasticity:ElasticityModel",
+    "price_demand_net": "shopsense.pricing.deep_demand:DeepDemandModel",
 }
 
 META_FILE = "meta.json"

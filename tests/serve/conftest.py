@@ -18,6 +18,7 @@ from shopsense.behavior import workflows as behavior
 from shopsense.config import Settings
 from shopsense.data.sources import load_sample
 from shopsense.data.store import Store
+from shopsense.pricing import workflows as pricing
 from shopsense.serve.app import create_app
 
 KEY = "test-key-0123456789"
@@ -45,6 +46,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     workflows.train(settings, "bpr", {"epochs": 5, "factors": 16})
     workflows.evaluate_models(settings, ["popular", "ease"], progress=False)
     behavior.segment(settings, method="rfm")
+    pricing.elasticity(settings, top=40, params={"n_boot": 100})
+    pricing.forecast(settings, kind="ets", horizon=14, top=10)
     return settings
 
 

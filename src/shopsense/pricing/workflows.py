@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense.config import Settings
+from shopsense.data.store import Store
 from shopsense.persist import atomic_write
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel, panel_from_order_lines, read_price_panel
@@ -34,6 +35,7 @@ from shopsense.workflows import open_store
 TASK = "pricing"
 ELASTICITY = "elasticity"
 DEFAULT_TOP = 300
+STORE_SOURCE = "store"
 
 
 def price_panel(
@@ -43,26 +45,43 @@ def price_panel(
     products by units; product groups from the catalogue's categories or titles)."""
     if file is not None:
         return read_price_panel(file)
+    with open_store(settings) as store:
+        return store_panel(store, top=top, source=f"{settings.store_path}:order_lines")
+
+
+def store_panel(
+    store: Store,
+    *,
+    top: int | None = DEFAULT_TOP,
+    items: list[str] | None = None,
+    source: str = "order_lines",
+) -> PricePanel:
+    """Weekly panel of the store's `items` (default: its `top` products by units)."""
     from shopsense.behavior.customers import product_groups
     from shopsense.pricing.demand import demand_view
 
-    with open_store(settings) as store:
-        lines = store.read("order_lines")
-        items = store.read("items")
+    lines = store.read("order_lines")
+    catalogue = store.read("items")
     if lines.empty:
-        raise ValueError(f"the store {settings.store_path} has no order_lines to price")
-    source = f"{settings.store_path}:order_lines"
+        raise ValueError(f"{source}: the store has no order lines to price")
     view = demand_view(lines, source=source)
-    chosen = view.top_items(top) if top else view.items
+    if items is None:
+        items = view.top_items(top) if top else view.items
     try:
-        groups = product_groups(items[items["item_id"].isin(set(chosen))])
+        groups = product_groups(catalogue[catalogue["item_id"].isin(set(items))])
     except (ValueError, KeyError):
         groups = None  # too few titles to group: one pooled category
-    return panel_from_order_lines(lines, items=chosen, categories=groups, source=source, view=view)
+    return panel_from_order_lines(lines, items=items, categories=groups, source=source, view=view)
 
 
 def _source(file: Path | None, settings: Settings) -> str:
-    return str(Path(file).resolve()) if file else f"{Path(settings.store_path).resolve()}"
+    return data_source(settings, file)
+
+
+def data_source(settings: Settings, file: Path | None = None) -> str:
+    """What an elasticity version was fitted on (kept in its metadata): the panel file, or
+    "store" for the store's order lines (the store a service or command is pointed at)."""
+    return str(Path(file).resolve()) if file else STORE_SOURCE
 
 
 @dataclass(frozen=True)

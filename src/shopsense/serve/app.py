@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from shopsense import __version__
 from shopsense.config import Settings
-from shopsense.serve import api, behavior, dashboard, dashboard_customers
+from shopsense.serve import api, behavior, dashboard, dashboard_customers, pricing
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit
 from shopsense.serve.state import NotReady, ServiceState, StoreBusy
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     app.include_router(api.router)
     app.include_router(behavior.router)
+    app.include_router(pricing.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_customers.router)
     dashboard.mount_static(app)
