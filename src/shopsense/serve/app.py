@@ -21,7 +21,14 @@ from threadpoolctl import threadpool_limits
 
 from shopsense import __version__
 from shopsense.config import Settings
-from shopsense.serve import api, behavior, dashboard, dashboard_customers, pricing
+from shopsense.serve import (
+    api,
+    behavior,
+    dashboard,
+    dashboard_customers,
+    dashboard_pricing,
+    pricing,
+)
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit
 from shopsense.serve.state import NotReady, ServiceState, StoreBusy
@@ -57,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pricing.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_customers.router)
+    app.include_router(dashboard_pricing.router)
     dashboard.mount_static(app)
 
     @app.get("/", include_in_schema=False)
