@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "demand_forecaster": "shopsense.pricing.forecast:Forecaster",
     "elasticity": "shopsense.pricing.elasticity:ElasticityModel",
     "price_demand_net": "shopsense.pricing.deep_demand:DeepDemandModel",
+    "sentiment_classifier": "shopsense.reviews.sentiment:SentimentClassifier",
 }
 
 META_FILE = "meta.json"

@@ -101,6 +101,10 @@ def test_registry_and_errors(tmp_path: Path) -> None:
         "amazon-beauty-seq",
         "movielens-100k",
         "diginetica-sample",
+        "online-shopping-10-cats",
+        "womens-ecommerce-clothing-reviews",
+        "amazon-all-beauty-5core",
+        "amazon-qa-appliances",
     }
     with pytest.raises(KeyError, match="movielens-100k"):
         load_source("no-such-set")

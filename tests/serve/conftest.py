@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from shopsense import workflows
 from shopsense.behavior import workflows as behavior
 from shopsense.config import Settings
-from shopsense.data.sources import load_sample
+from shopsense.data.sources import load_sample, load_source
 from shopsense.data.store import Store
 from shopsense.pricing import workflows as pricing
+from shopsense.reviews import workflows as reviews
 from shopsense.serve.app import create_app
 
 KEY = "test-key-0123456789"
@@ -46,6 +47,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     workflows.train(settings, "bpr", {"epochs": 5, "factors": 16})
     workflows.evaluate_models(settings, ["popular", "ease"], progress=False)
     behavior.segment(settings, method="rfm")
+    with Store(settings.store_path) as store:  # a slice of real reviews and questions
+        clothing = load_source("womens-ecommerce-clothing-reviews").tables["reviews"]
+        store.write_frame("reviews", clothing.head(1500), source="clothing slice")
+        qa = load_source("amazon-qa-appliances").tables["questions"]
+        few = sorted(qa["item_id"].unique())[:20]
+        store.write_frame("questions", qa[qa["item_id"].isin(few)], source="qa slice")
+    reviews.train(settings, language="en")
     pricing.elasticity(settings, top=40, params={"n_boot": 100})
     pricing.forecast(settings, kind="ets", horizon=14, top=10)
     return settings

@@ -28,6 +28,7 @@ from shopsense.serve import (
     dashboard_customers,
     dashboard_pricing,
     pricing,
+    reviews,
 )
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     app.include_router(api.router)
     app.include_router(behavior.router)
+    app.include_router(reviews.router)
     app.include_router(pricing.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_customers.router)

@@ -101,15 +101,23 @@ def mode_per_group(frame: pd.DataFrame, key: str, value: str) -> pd.Series:
 
 # The loaders import the helpers above, so they are imported after them.
 from shopsense.data.sources.amazon_beauty import load_amazon_beauty  # noqa: E402
+from shopsense.data.sources.amazon_qa import load_amazon_qa  # noqa: E402
+from shopsense.data.sources.amazon_reviews import load_amazon_reviews  # noqa: E402
 from shopsense.data.sources.diginetica import load_diginetica  # noqa: E402
 from shopsense.data.sources.movielens import load_movielens  # noqa: E402
+from shopsense.data.sources.online_shopping import load_online_shopping  # noqa: E402
 from shopsense.data.sources.uci_online_retail import load_uci_online_retail  # noqa: E402
+from shopsense.data.sources.womens_clothing import load_womens_clothing  # noqa: E402
 
 SOURCES: dict[str, Callable[..., SourceData]] = {
     "uci-online-retail": load_uci_online_retail,
     "amazon-beauty-seq": load_amazon_beauty,
     "movielens-100k": load_movielens,
     "diginetica-sample": load_diginetica,
+    "online-shopping-10-cats": load_online_shopping,
+    "womens-ecommerce-clothing-reviews": load_womens_clothing,
+    "amazon-all-beauty-5core": load_amazon_reviews,
+    "amazon-qa-appliances": load_amazon_qa,
 }
 
 SAMPLE_PATH: Path = (

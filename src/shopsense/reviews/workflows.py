@@ -1,0 +1,234 @@
+"""Review jobs over the store and the registry, shared by the CLI, the service and the
+benchmark: load a review corpus, train and save a sentiment model, score texts, summarise a
+product's aspects, draft replies and answer questions with sources.
+
+Sentiment models are saved per language as `reviews/sentiment-<language>`; scoring routes
+each text to the model of its detected language (falling back to any trained one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shopsense.config import Settings
+from shopsense.data.store import IngestReport, Store
+from shopsense.persist import write_json
+from shopsense.registry import ModelVersion, Registry
+from shopsense.reviews.splits import SPLIT_SEED, split_reviews
+from shopsense.reviews.tokenize import detect_language
+from shopsense.workflows import open_store
+
+TASK = "reviews"
+LANGUAGES = ("en", "zh")
+
+
+def model_name(language: str) -> str:
+    return f"sentiment-{language}"
+
+
+# ----------------------------------------------------------------------------- data
+def load(settings: Settings, source: str, root: Path | str | None = None) -> list[IngestReport]:
+    """Load a public review / Q&A data set into the store (rows already there are replaced)."""
+    from shopsense.data.sources import load_source
+
+    data = load_source(source, root)
+    with Store(settings.store_path) as store:
+        return [
+            store.write_frame(table, frame, source=data.name)
+            for table, frame in data.tables.items()
+        ]
+
+
+def read_reviews(settings: Settings, language: str | None = None, where: str | None = None):
+    """The store's reviews (of one language), in review_id load order."""
+    clauses = [f"language = '{language}'"] if language else []
+    if where:
+        clauses.append(where)
+    with open_store(settings) as store:
+        return store.read("reviews", where=" AND ".join(clauses) or None)
+
+
+def review_labels(reviews: pd.DataFrame) -> pd.Series:
+    """Sentiment label per review: 1 positive, 0 negative, NaN unknown. The reviewer's
+    "recommended" answer where given; else a 0/1 polarity corpus keeps its rating; else
+    stars: 4-5 positive, 1-2 negative, 3 unknown."""
+    rating = pd.to_numeric(reviews["rating"], errors="coerce")
+    if rating.max() > 1:
+        label = pd.Series(np.where(rating >= 4, 1.0, np.where(rating <= 2, 0.0, np.nan)))
+    else:
+        label = rating.astype(float).reset_index(drop=True)
+    label.index = reviews.index
+    rec = reviews.get("recommended", None)
+    if rec is not None:
+        known = rec.notna()
+        label[known] = rec[known].astype(float)
+    return label
+
+
+def review_texts(reviews: pd.DataFrame) -> list[str]:
+    """What a model reads: "title. text" (a title such as "Runs small" is a verdict)."""
+    title = reviews["title"].fillna("").astype(str).str.strip()
+    text = reviews["text"].fillna("").astype(str)
+    return [f"{t}. {b}" if t else b for t, b in zip(title, text, strict=True)]
+
+
+# ----------------------------------------------------------------------------- train
+@dataclass(frozen=True)
+class TrainRun:
+    version: ModelVersion
+    metrics: dict[str, Any]
+    report_path: Path
+
+
+def train(
+    settings: Settings,
+    *,
+    language: str | None = None,
+    kind: str = "tfidf",
+    params: dict[str, Any] | None = None,
+) -> TrainRun:
+    """Fit a sentiment model on the store's reviews of `language` (default: the most
+    common), on the published split; save it as reviews/sentiment-<language> with its test
+    metrics, and write a report."""
+    from shopsense.reviews.sentiment import SentimentClassifier, sentiment_metrics
+
+    reviews = read_reviews(settings)
+    if reviews.empty:
+        raise ValueError("the store holds no reviews; run `shopsense reviews load SOURCE` first")
+    language = language or str(reviews["language"].mode().iloc[0])
+    reviews = reviews[reviews["language"] == language].reset_index(drop=True)
+    labels = review_labels(reviews)
+    keep = labels.notna().to_numpy()
+    reviews, y = reviews[keep].reset_index(drop=True), labels[keep].astype(int).to_numpy()
+    if len(reviews) < 50 or len(np.unique(y)) < 2:
+        raise ValueError(f"too few labelled {language} reviews to train ({len(reviews)})")
+    texts = np.asarray(review_texts(reviews), dtype=object)
+    cats = reviews["category"].fillna("").astype(str).to_numpy()
+    split = split_reviews(y, cats)
+    model = SentimentClassifier(kind=kind, **(params or {}))
+    model.fit(texts[split.train], y[split.train], texts[split.val], y[split.val])
+    metrics = sentiment_metrics(y[split.test], model.predict(texts[split.test]), cats[split.test])
+    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    version = Registry(settings.models_dir).save(
+        model,
+        task=TASK,
+        name=model_name(language),
+        metrics=flat,
+        data={"language": language, "reviews": len(reviews), "split_seed": SPLIT_SEED}
+        | {f"{k}_rows": v for k, v in split.sizes().items()},
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(settings.reports_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"sentiment-{language}-{stamp}.json"
+    write_json(
+        path,
+        {"model": f"{version.name}/{version.version}", "kind": kind, "metrics": metrics}
+        | {"split": split.sizes(), "split_seed": SPLIT_SEED},
+    )
+    return TrainRun(version, metrics, path)
+
+
+# ----------------------------------------------------------------------------- use
+def sentiment_model(settings: Settings, language: str) -> tuple[Any, str]:
+    """The active sentiment model of `language` (else any trained one) and its label."""
+    registry = Registry(settings.models_dir)
+    for lang in (language, *[x for x in LANGUAGES if x != language]):
+        try:
+            version = registry.active(TASK, model_name(lang))
+        except FileNotFoundError:
+            continue
+        model = registry.load(TASK, version.name, version.version)
+        return model, f"{version.name}/{version.version}"
+    raise FileNotFoundError(
+        "no sentiment model yet; run `shopsense reviews train` after `shopsense reviews load`"
+    )
+
+
+def score(settings: Settings, texts: list[str]) -> pd.DataFrame:
+    """P(positive) of each text by the model of its language: text, language, score,
+    sentiment ("positive"/"negative"), model."""
+    languages = [detect_language(t or "") for t in texts]
+    out = pd.DataFrame({"text": texts, "language": languages, "score": np.nan, "model": ""})
+    for lang in sorted(set(languages)):
+        model, label = sentiment_model(settings, lang)
+        rows = [i for i, x in enumerate(languages) if x == lang]
+        out.loc[rows, "score"] = model.predict_proba([texts[i] for i in rows])
+        out.loc[rows, "model"] = label
+    out["sentiment"] = np.where(out["score"] >= 0.5, "positive", "negative")
+    return out[["text", "language", "score", "sentiment", "model"]]
+
+
+def item_aspects(settings: Settings, item_id: str, *, examples: int = 2) -> pd.DataFrame:
+    """What customers praise and complain about for one item (see `AspectExtractor`)."""
+    from shopsense.reviews.aspects import AspectExtractor
+
+    reviews = read_reviews(settings, where=f"item_id = '{_quote(item_id)}'")
+    if reviews.empty:
+        raise KeyError(f"no reviews of item {item_id!r} in the store")
+    language = (
+        str(reviews["language"].mode().iloc[0]) if reviews["language"].notna().any() else "en"
+    )
+    try:
+        model, _ = sentiment_model(settings, language)
+    except FileNotFoundError:
+        model = None
+    extractor = AspectExtractor(sentiment=model)
+    return extractor.summarize(
+        list(reviews["text"]),
+        review_ids=list(reviews["review_id"]),
+        labels=list(review_labels(reviews)),
+        examples=examples,
+    )
+
+
+def reply(settings: Settings, *, review_id: str | None = None, text: str | None = None):
+    """A drafted reply to a stored review (by id) or to a text."""
+    from shopsense.reviews.replies import draft_reply
+
+    label: float | None = None
+    if review_id is not None:
+        found = read_reviews(settings, where=f"review_id = '{_quote(review_id)}'")
+        if found.empty:
+            raise KeyError(f"no review {review_id!r} in the store")
+        text = str(found["text"].iloc[0])
+        label = float(review_labels(found).iloc[0]) if review_labels(found).notna().all() else None
+    if not text:
+        raise ValueError("give a review id or a review text")
+    try:
+        model, _ = sentiment_model(settings, detect_language(text))
+    except FileNotFoundError:
+        model = None
+    return draft_reply(text, review_id=review_id, sentiment=model, label=label)
+
+
+def ask(
+    settings: Settings, question: str, item_id: str, *, k: int = 5, method: str = "embedding"
+) -> pd.DataFrame:
+    """The best passages about `item_id` for `question`: past answers, reviews and the
+    description, each with its source type and id."""
+    from shopsense.reviews.qa import AnswerIndex, passages_from_store
+
+    where = f"item_id = '{_quote(item_id)}'"
+    with open_store(settings) as store:
+        passages = passages_from_store(
+            store.read("questions", where=where),
+            store.read("reviews", where=where),
+            store.read("items", where=where),
+        )
+    if passages.empty:
+        raise KeyError(
+            f"the store knows nothing about item {item_id!r} (no Q&A, reviews or description)"
+        )
+    index = AnswerIndex(method=method).build(passages)
+    return index.search([question], [item_id], k=k).drop(columns="question")
+
+
+def _quote(value: str) -> str:
+    return str(value).replace("'", "''")

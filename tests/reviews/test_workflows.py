@@ -1,0 +1,88 @@
+"""The review jobs end to end on a temporary store: load, train, score, aspects, reply, ask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shopsense.config import Settings
+from shopsense.data.sources import SourceData, conform
+from shopsense.data.store import Store
+from shopsense.registry import Registry
+from shopsense.reviews import workflows
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, en_reviews, zh_reviews, qa_questions) -> Settings:
+    """A store with 4,000 English and 4,000 Chinese reviews and 40 products' Q&A, and a
+    TF-IDF model per language."""
+    root = tmp_path_factory.mktemp("reviews-shop")
+    settings = Settings(
+        store_path=root / "shop.duckdb", models_dir=root / "models", reports_dir=root / "r"
+    )
+    with Store(settings.store_path) as store:
+        for frame in (en_reviews, zh_reviews):
+            store.write_frame("reviews", frame.drop(columns="label"), source="slice")
+        store.write_frame("questions", qa_questions, source="slice")
+        item = qa_questions["item_id"].iloc[0]
+        desc = {"item_id": [item], "title": ["Filter"], "description": ["Fits most fridges."]}
+        store.write_frame("items", conform("items", pd.DataFrame(desc)), source="slice")
+    workflows.train(settings, language="en")
+    workflows.train(settings, language="zh")
+    return settings
+
+
+def test_train_saves_a_version_per_language_with_test_metrics(shop: Settings) -> None:
+    registry = Registry(shop.models_dir)
+    for lang in ("en", "zh"):
+        version = registry.active("reviews", f"sentiment-{lang}")
+        assert version.metrics["accuracy"] > version.metrics["majority_accuracy"] + 0.25
+    assert any(Path(shop.reports_dir).glob("sentiment-zh-*.json"))
+
+
+def test_scores_route_each_text_to_its_language(shop: Settings) -> None:
+    out = workflows.score(shop, ["质量很好，很喜欢", "质量太差了，退货", "Love it, fits well", ""])
+    assert list(out["language"]) == ["zh", "zh", "en", "en"]
+    assert out["score"].iloc[0] > 0.5 > out["score"].iloc[1]
+    assert out["model"].iloc[0].startswith("sentiment-zh/")
+
+
+def test_aspects_reply_and_ask(shop: Settings, en_reviews) -> None:
+    item = en_reviews["item_id"].value_counts().index[0]
+    summary = workflows.item_aspects(shop, item)
+    assert {"fit", "look"} <= set(summary["aspect"])
+    assert summary["mentions"].sum() >= summary["praise"].sum() + summary["complaints"].sum()
+    negative = en_reviews[en_reviews["label"] == 0].iloc[0]
+    draft = workflows.reply(shop, review_id=negative["review_id"])
+    assert draft.aspects and draft.quoted and draft.quoted.rstrip(".") in negative["text"]
+    assert draft.quoted[:40] in draft.text
+    with pytest.raises(KeyError):
+        workflows.item_aspects(shop, "no-such-item")
+    hits = workflows.ask(shop, "does this fit my fridge?", str(_first_qa_item(shop)), k=3)
+    assert len(hits) == 3 and set(hits["source"]) <= {"answer", "review", "description"}
+    with pytest.raises(KeyError, match="knows nothing"):
+        workflows.ask(shop, "x", "no-such-item")
+
+
+def _first_qa_item(settings: Settings) -> str:
+    with Store(settings.store_path, read_only=True) as store:
+        return store.query("SELECT min(item_id) AS i FROM questions")["i"].iloc[0]
+
+
+def test_labels_from_stars_polarity_and_recommendation() -> None:
+    stars = pd.DataFrame({"rating": [5.0, 3.0, 1.0], "recommended": pd.array([None, None, True])})
+    assert workflows.review_labels(stars).tolist()[0] == 1.0
+    labels = workflows.review_labels(stars)
+    assert pd.isna(labels.iloc[1]) and labels.iloc[2] == 1.0  # the reviewer's answer wins
+    polarity = pd.DataFrame({"rating": [0.0, 1.0], "recommended": pd.array([None, None])})
+    assert workflows.review_labels(polarity).tolist() == [0.0, 1.0]
+
+
+def test_load_a_source_into_the_store(tmp_path, monkeypatch) -> None:
+    frame = conform("reviews", pd.DataFrame({"review_id": ["1"], "item_id": ["i"], "text": ["ok"]}))
+    fake = SourceData("tiny", {"reviews": frame})
+    monkeypatch.setattr("shopsense.data.sources.SOURCES", {"tiny": lambda root: fake})
+    reports = workflows.load(Settings(store_path=tmp_path / "s.duckdb"), "tiny")
+    assert reports[0].rows_inserted == 1
