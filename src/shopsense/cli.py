@@ -21,6 +21,7 @@ from shopsense.cli_common import (
 from shopsense.cli_common import fail as _fail
 from shopsense.cli_common import print_frame as _print_frame
 from shopsense.cli_common import settings as _settings
+from shopsense.images.cli import app as images_app
 from shopsense.pricing.cli import app as pricing_app
 from shopsense.reviews.cli import app as reviews_app
 
@@ -29,8 +30,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Load data sets and inspect the store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-app.add_typer(pricing_app, name="pricing")
+app.add_typer(images_app, name="images")
 app.add_typer(reviews_app, name="reviews")
+app.add_typer(pricing_app, name="pricing")
 
 
 # --------------------------------------------------------------------------- data

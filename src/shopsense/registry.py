@@ -38,9 +38,10 @@ KINDS: dict[str, str] = {
     "isolation_forest": "shopsense.behavior.anomaly:IsolationForestDetector",
     "sequence_autoencoder": "shopsense.behavior.anomaly:SequenceAutoencoder",
     "demand_forecaster": "shopsense.pricing.forecast:Forecaster",
+    "image_classifier": "shopsense.images.model:ImageClassifier",
+    "sentiment_classifier": "shopsense.reviews.sentiment:SentimentClassifier",
     "elasticity": "shopsense.pricing.elasticity:ElasticityModel",
     "price_demand_net": "shopsense.pricing.deep_demand:DeepDemandModel",
-    "sentiment_classifier": "shopsense.reviews.sentiment:SentimentClassifier",
 }
 
 META_FILE = "meta.json"

@@ -101,6 +101,7 @@ def test_registry_and_errors(tmp_path: Path) -> None:
         "amazon-beauty-seq",
         "movielens-100k",
         "diginetica-sample",
+        "fashion-mnist",
         "online-shopping-10-cats",
         "womens-ecommerce-clothing-reviews",
         "amazon-all-beauty-5core",

@@ -18,6 +18,7 @@ from shopsense.behavior import workflows as behavior
 from shopsense.config import Settings
 from shopsense.data.sources import load_sample, load_source
 from shopsense.data.store import Store
+from shopsense.images import workflows as images
 from shopsense.pricing import workflows as pricing
 from shopsense.reviews import workflows as reviews
 from shopsense.serve.app import create_app
@@ -54,6 +55,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         few = sorted(qa["item_id"].unique())[:20]
         store.write_frame("questions", qa[qa["item_id"].isin(few)], source="qa slice")
     reviews.train(settings, language="en")
+    photos = load_source("fashion-mnist").tables["images"].sample(600, random_state=0)
+    with Store(settings.store_path) as store:  # some real product photos
+        store.write_frame("images", photos, source="fashion-mnist slice")
+    tiny = {"widths": [8, 16, 32], "epochs": 2, "batch_size": 64, "threads": 1}
+    images.train(settings, params=tiny, test_size=0.2)
     pricing.elasticity(settings, top=40, params={"n_boot": 100})
     pricing.forecast(settings, kind="ets", horizon=14, top=10)
     return settings

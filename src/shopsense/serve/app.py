@@ -30,6 +30,7 @@ from shopsense.serve import (
     pricing,
     reviews,
 )
+from shopsense.serve import images as images_routes
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit
 from shopsense.serve.state import NotReady, ServiceState, StoreBusy
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     app.include_router(api.router)
     app.include_router(behavior.router)
+    app.include_router(images_routes.router)
     app.include_router(reviews.router)
     app.include_router(pricing.router)
     app.include_router(dashboard.router)

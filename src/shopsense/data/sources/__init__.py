@@ -104,6 +104,7 @@ from shopsense.data.sources.amazon_beauty import load_amazon_beauty  # noqa: E40
 from shopsense.data.sources.amazon_qa import load_amazon_qa  # noqa: E402
 from shopsense.data.sources.amazon_reviews import load_amazon_reviews  # noqa: E402
 from shopsense.data.sources.diginetica import load_diginetica  # noqa: E402
+from shopsense.data.sources.fashion_mnist import load_fashion_mnist  # noqa: E402
 from shopsense.data.sources.movielens import load_movielens  # noqa: E402
 from shopsense.data.sources.online_shopping import load_online_shopping  # noqa: E402
 from shopsense.data.sources.uci_online_retail import load_uci_online_retail  # noqa: E402
@@ -114,6 +115,7 @@ SOURCES: dict[str, Callable[..., SourceData]] = {
     "amazon-beauty-seq": load_amazon_beauty,
     "movielens-100k": load_movielens,
     "diginetica-sample": load_diginetica,
+    "fashion-mnist": load_fashion_mnist,
     "online-shopping-10-cats": load_online_shopping,
     "womens-ecommerce-clothing-reviews": load_womens_clothing,
     "amazon-all-beauty-5core": load_amazon_reviews,
