@@ -68,3 +68,18 @@ def ml_split(ml_interactions: Interactions) -> Split:
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def sample_shop(root: Path) -> Settings:
+    """A store at `root` holding the bundled UCI sample, with registry and reports beside it."""
+    from shopsense.data.sources import load_sample
+    from shopsense.data.store import Store
+
+    settings = Settings(
+        store_path=root / "shop.duckdb", models_dir=root / "models", reports_dir=root / "reports"
+    )
+    data = load_sample()
+    with Store(settings.store_path) as store:
+        for table, frame in data.tables.items():
+            store.write_frame(table, frame, source=data.name)
+    return settings

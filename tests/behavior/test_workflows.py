@@ -9,21 +9,12 @@ import pytest
 
 from shopsense.behavior import workflows
 from shopsense.config import Settings
-from shopsense.data.sources import load_sample
-from shopsense.data.store import Store
+from tests.conftest import sample_shop
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> Settings:
-    root = tmp_path_factory.mktemp("behaviour")
-    settings = Settings(
-        store_path=root / "shop.duckdb", models_dir=root / "models", reports_dir=root / "reports"
-    )
-    data = load_sample()
-    with Store(settings.store_path) as store:
-        for table, frame in data.tables.items():
-            store.write_frame(table, frame, source=data.name)
-    return settings
+    return sample_shop(tmp_path_factory.mktemp("behaviour"))
 
 
 def test_customer_history_reads_the_store(settings):

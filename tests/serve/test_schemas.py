@@ -32,3 +32,11 @@ def test_good_event_and_defaults():
         BatchRequest(users=[])
     with pytest.raises(ValidationError):
         ActivateRequest(version="../v0001")
+
+
+def test_finite_numbers_for_json():
+    from shopsense.serve.schemas import finite
+
+    assert finite(1) == 1.0 and finite("2.5") == 2.5
+    assert finite(None) is None and finite("x") is None
+    assert finite(float("nan")) is None and finite(float("inf")) is None

@@ -9,7 +9,6 @@ becomes active or the store has changed since.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from shopsense.behavior.customers import CustomerHistory
 from shopsense.registry import ModelVersion
+from shopsense.serve.schemas import finite
 from shopsense.serve.state import NotReady, ServiceState
 
 TASK = "behavior"
@@ -173,14 +173,6 @@ class CustomerOut(BaseModel):
 
 
 # ============================================================================ routes
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def segments_out(seg: Segmentation) -> SegmentsOut:
     report = seg.model.report()
     profiles = [
@@ -190,9 +182,9 @@ def segments_out(seg: Segmentation) -> SegmentsOut:
             customers=int(p["customers"]),
             customer_share=float(p["customer_share"]),
             revenue_share=float(p["revenue_share"]),
-            recency_days_median=_finite(p.get("recency_days_median")),
-            frequency_median=_finite(p.get("frequency_median")),
-            monetary_median=_finite(p.get("monetary_median")),
+            recency_days_median=finite(p.get("recency_days_median")),
+            frequency_median=finite(p.get("frequency_median")),
+            monetary_median=finite(p.get("monetary_median")),
             top_groups=str(p["top_groups"]) if p.get("top_groups") else None,
         )
         for p in seg.model.profiles().to_dict(orient="records")
@@ -202,7 +194,7 @@ def segments_out(seg: Segmentation) -> SegmentsOut:
         method=str(report.get("method", "")),
         k=int(report.get("k", len(profiles))),
         customers=int(report.get("customers", 0)),
-        stability_ari=_finite(report.get("stability", {}).get("ari_mean")),
+        stability_ari=finite(report.get("stability", {}).get("ari_mean")),
         profiles=profiles,
     )
 
@@ -231,9 +223,9 @@ async def customer(
         customer_id=customer_id,
         model=seg.label,
         segment=str(seg.segments.loc[customer_id]),
-        predictions={str(k): _finite(v) for k, v in dict(predicted).items()},
+        predictions={str(k): finite(v) for k, v in dict(predicted).items()},
         predicted_by=seg.predictors,
-        features={str(k): _finite(v) for k, v in row.items()},
+        features={str(k): finite(v) for k, v in row.items()},
     )
 
 

@@ -11,7 +11,6 @@ the items asked for.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from shopsense.pricing.suggest import suggest_prices
 from shopsense.pricing.workflows import ELASTICITY, TASK, data_source, store_panel
 from shopsense.registry import ModelVersion
 from shopsense.serve.behavior import _stamp
+from shopsense.serve.schemas import finite
 from shopsense.serve.state import NotReady, ServiceState
 
 router = APIRouter(prefix="/v1/pricing", tags=["pricing"])
@@ -210,16 +210,8 @@ class ForecastOut(BaseModel):
 
 
 # ============================================================================ routes
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _suggestion(item: str, row: dict[str, Any]) -> SuggestionOut:
-    numbers = {k: _finite(row.get(k)) for k in SuggestionOut.model_fields if k not in
+    numbers = {k: finite(row.get(k)) for k in SuggestionOut.model_fields if k not in
                ("item_id", "status", "bound_by", "reason")}  # fmt: skip
     text = {
         k: (str(row[k]) if isinstance(row.get(k), str) else None) for k in ("bound_by", "reason")
@@ -238,15 +230,15 @@ async def elasticity(desk: DeskDep, item_id: ItemId) -> ElasticityOut:
     return ElasticityOut(
         item_id=item_id,
         model=data.label,
-        elasticity=_finite(row.get("elasticity")),
-        low=_finite(row.get("low")),
-        high=_finite(row.get("high")),
+        elasticity=finite(row.get("elasticity")),
+        low=finite(row.get("low")),
+        high=finite(row.get("high")),
         basis=str(row.get("basis")),
         status=str(row.get("status")),
-        own_estimate=_finite(row.get("elasticity_own")),
+        own_estimate=finite(row.get("elasticity_own")),
         category=str(row["category"]) if row.get("category") is not None else None,
         periods=int(row.get("periods") or 0),
-        price_spread=_finite(row.get("price_spread")),
+        price_spread=finite(row.get("price_spread")),
     )
 
 
@@ -312,7 +304,7 @@ async def forecast(
         ForecastDay(
             date=str(pd.Timestamp(r["date"]).date()),
             forecast=float(r["forecast"]),
-            **{k: _finite(r[k]) for k in ("lo80", "hi80", "lo95", "hi95") if k in r},
+            **{k: finite(r[k]) for k in ("lo80", "hi80", "lo95", "hi95") if k in r},
         )
         for r in frame.to_dict(orient="records")
     ]

@@ -3,8 +3,9 @@ so FastAPI validates requests and the OpenAPI schema says exactly what is accept
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -153,3 +154,12 @@ class ActivateRequest(Strict):
 class Status(BaseModel):
     status: str
     detail: str | None = None
+
+
+def finite(value: Any) -> float | None:
+    """A number for JSON: None for missing, unreadable, NaN or infinite values."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
