@@ -29,13 +29,15 @@ lint: setup
 test: lint  ## lint, then the whole test suite
 	$(BIN)/python -m pytest -q
 
-bench: setup  ## every benchmark (long: ~30 + ~60 + ~5 + ~20 + ~5 + ~10 min on 2 cores)
+bench: setup  ## every benchmark (long: ~30 + ~60 + ~5 + ~20 + ~5 + ~10 + ~20 + ~30 min on 2 cores)
 	$(BIN)/python benchmarks/recommend_classic.py
 	$(BIN)/python benchmarks/recommend_deep.py
 	$(BIN)/python benchmarks/ann.py --threads 2
 	$(BIN)/python benchmarks/serve_load.py --sweep
 	$(BIN)/python benchmarks/behaviour.py
 	$(BIN)/python benchmarks/pricing.py
+	$(BIN)/python benchmarks/images.py --threads 2
+	$(BIN)/python benchmarks/reviews.py --threads 1
 
 clean:
 	rm -rf shopsense.duckdb shopsense.duckdb.wal models reports
