@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from recommend_classic import markdown_cell
 
 from shopsense.behavior.anomaly import evaluate_orders, evaluate_sessions
 from shopsense.behavior.customers import CustomerHistory, product_groups
@@ -150,19 +150,11 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines += ["", f"## {task}", "", "| " + " | ".join(cols) + " |",
                   "|" + "---|" * len(cols)]  # fmt: skip
         for _, row in part.iterrows():
-            lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+            lines.append("| " + " | ".join(markdown_cell(row.get(c)) for c in cols) + " |")
     lines += ["", "## Calibration", ""]
     for task in ("purchase_30d", "churn_90d"):
         lines.append(f"![calibration, {task}](behaviour_calibration_{task}.png)")
     return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
 
 
 def main(argv: list[str] | None = None) -> None:

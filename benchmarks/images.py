@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from recommend_classic import markdown_cell
 
 from shopsense.data.sources.fashion_mnist import CATEGORIES, read_split
 from shopsense.images.catalogue import check_catalogue, flag_quality, plant_mislabels
@@ -226,7 +227,7 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any], per_class: 
         cols = [c for c in COLUMNS if c in part and part[c].notna().any()]
         lines += ["", f"## {task}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, row in part.iterrows():
-            lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+            lines.append("| " + " | ".join(markdown_cell(row.get(c)) for c in cols) + " |")
     lines += [
         "",
         "## Per-class accuracy (CNN, test set)",
@@ -237,14 +238,6 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any], per_class: 
     lines += [f"| {c} | {a:.4f} |" for c, a in per_class.items()]
     lines += ["", f"![confusion matrix]({meta['confusion_png']})"]
     return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -159,6 +160,15 @@ class PeakMemory:
     @property
     def mb(self) -> float:
         return (self.peak - self.start) / 2**20
+
+
+def markdown_cell(value: Any) -> str:
+    """A table cell: empty for missing values, four significant digits, thousands grouped."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
 
 
 def run_meta(script: str, threads: int, begin: float, argv: list[str] | None) -> dict[str, Any]:
