@@ -49,6 +49,21 @@ def test_scores_route_each_text_to_its_language(shop: Settings) -> None:
     assert out["model"].iloc[0].startswith("sentiment-zh/")
 
 
+def test_a_version_is_loaded_once_and_a_new_one_replaces_it(shop: Settings) -> None:
+    first, label = workflows.sentiment_model(shop, "en")
+    again, _ = workflows.sentiment_model(shop, "en")
+    assert again is first  # the service does not re-read the model per request
+    registry = Registry(shop.models_dir)
+    older = registry.active("reviews", "sentiment-en")
+    newer = registry.save(first, task="reviews", name="sentiment-en")
+    try:
+        model, new_label = workflows.sentiment_model(shop, "en")
+        assert new_label.endswith(newer.version) and new_label != label
+        assert model is not first
+    finally:
+        registry.activate("reviews", "sentiment-en", older.version)
+
+
 def test_aspects_reply_and_ask(shop: Settings, en_reviews) -> None:
     item = en_reviews["item_id"].value_counts().index[0]
     summary = workflows.item_aspects(shop, item)

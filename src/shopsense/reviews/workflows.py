@@ -8,6 +8,7 @@ each text to the model of its detected language (falling back to any trained one
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,15 +137,31 @@ def train(
 
 
 # ----------------------------------------------------------------------------- use
+_LOADED: dict[str, Any] = {}  # version folder -> model (a saved version never changes)
+_LOADED_MAX = 4
+_LOCK = threading.Lock()
+
+
 def sentiment_model(settings: Settings, language: str) -> tuple[Any, str]:
-    """The active sentiment model of `language` (else any trained one) and its label."""
+    """The active sentiment model of `language` (else any trained one) and its label.
+
+    Loaded once per version folder and kept (a few at most): the service scores texts per
+    request, and reading a TF-IDF vocabulary again each time would cost more than scoring.
+    """
     registry = Registry(settings.models_dir)
     for lang in (language, *[x for x in LANGUAGES if x != language]):
         try:
             version = registry.active(TASK, model_name(lang))
         except FileNotFoundError:
             continue
-        model = registry.load(TASK, version.name, version.version)
+        key = str(Path(version.path).resolve())
+        with _LOCK:
+            model = _LOADED.get(key)
+            if model is None:
+                model = registry.load(TASK, version.name, version.version)
+                while len(_LOADED) >= _LOADED_MAX:
+                    _LOADED.pop(next(iter(_LOADED)))
+                _LOADED[key] = model
         return model, f"{version.name}/{version.version}"
     raise FileNotFoundError(
         "no sentiment model yet; run `shopsense reviews train` after `shopsense reviews load`"
