@@ -99,7 +99,37 @@ def bgnbd_log_likelihood(
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-class BGNBD:
+class _MaximumLikelihood:
+    """What BG/NBD and Gamma-Gamma share: fitted parameters with their standard errors,
+    kept as a plain dict (JSON) and read back."""
+
+    PARAMS: tuple[str, ...] = ()
+    params_: dict[str, float]
+    standard_errors_: dict[str, float]
+    log_likelihood_: float
+    n_customers_: int
+
+    def to_dict(self) -> dict[str, Any]:
+        if not hasattr(self, "params_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted")
+        return {
+            "params": dict(self.params_),
+            "standard_errors": dict(self.standard_errors_),
+            "log_likelihood": self.log_likelihood_,
+            "n_customers": self.n_customers_,
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Self:
+        model = cls()
+        model.params_ = {k: float(state["params"][k]) for k in cls.PARAMS}
+        model.standard_errors_ = dict(state.get("standard_errors", {}))
+        model.log_likelihood_ = float(state.get("log_likelihood", np.nan))
+        model.n_customers_ = int(state.get("n_customers", 0))
+        return model
+
+
+class BGNBD(_MaximumLikelihood):
     """Beta-geometric / negative binomial distribution model of repeat purchasing.
 
     While alive a customer buys at a Poisson rate λ ~ Gamma(r, α); after each repeat purchase
@@ -107,6 +137,8 @@ class BGNBD:
     log-parameters (L-BFGS-B, then Nelder-Mead to polish). `standard_errors_` come from the
     inverse Hessian of the log-likelihood (delta method).
     """
+
+    PARAMS = BGNBD_PARAMS
 
     def fit(self, frequency: Any, recency: Any, T: Any) -> Self:
         """frequency = repeat purchases, recency = time of the last one since the first
@@ -159,24 +191,6 @@ class BGNBD:
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
 
-    def to_dict(self) -> dict[str, Any]:
-        self._params()
-        return {
-            "params": dict(self.params_),
-            "standard_errors": dict(self.standard_errors_),
-            "log_likelihood": self.log_likelihood_,
-            "n_customers": self.n_customers_,
-        }
-
-    @classmethod
-    def from_dict(cls, state: Mapping[str, Any]) -> Self:
-        model = cls()
-        model.params_ = {k: float(state["params"][k]) for k in BGNBD_PARAMS}
-        model.standard_errors_ = dict(state.get("standard_errors", {}))
-        model.log_likelihood_ = float(state.get("log_likelihood", np.nan))
-        model.n_customers_ = int(state.get("n_customers", 0))
-        return model
-
 
 # --------------------------------------------------------------------------- Gamma-Gamma
 def gamma_gamma_log_likelihood(params: Sequence[float], x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -194,12 +208,14 @@ def gamma_gamma_log_likelihood(params: Sequence[float], x: np.ndarray, m: np.nda
     )
 
 
-class GammaGamma:
+class GammaGamma(_MaximumLikelihood):
     """Spend per transaction: Gamma(p, ν) around each customer's own mean, ν ~ Gamma(q, γ).
 
     Fitted on customers with at least one repeat purchase (their mean repeat spend), as in
     the paper; customers without repeats get the population mean p·γ / (q − 1).
     """
+
+    PARAMS = GAMMA_GAMMA_PARAMS
 
     def fit(self, frequency: Any, monetary: Any) -> Self:
         x, m = self._inputs(frequency, monetary)
@@ -248,25 +264,6 @@ class GammaGamma:
     def mean_spend(self) -> float:
         """Population mean spend per transaction, p·γ / (q − 1)."""
         return float(self.expected_spend(0.0, 0.0))
-
-    def to_dict(self) -> dict[str, Any]:
-        if not hasattr(self, "params_"):
-            raise RuntimeError("GammaGamma is not fitted")
-        return {
-            "params": dict(self.params_),
-            "standard_errors": dict(self.standard_errors_),
-            "log_likelihood": self.log_likelihood_,
-            "n_customers": self.n_customers_,
-        }
-
-    @classmethod
-    def from_dict(cls, state: Mapping[str, Any]) -> Self:
-        model = cls()
-        model.params_ = {k: float(state["params"][k]) for k in GAMMA_GAMMA_PARAMS}
-        model.standard_errors_ = dict(state.get("standard_errors", {}))
-        model.log_likelihood_ = float(state.get("log_likelihood", np.nan))
-        model.n_customers_ = int(state.get("n_customers", 0))
-        return model
 
 
 def _maximise(nll: Any, start: np.ndarray) -> np.ndarray:
