@@ -29,3 +29,30 @@ def test_write_json_round_trips_and_strict_refuses_nan(tmp_path):
     with pytest.raises(ValueError):
         write_json(tmp_path / "b.json", {"x": float("nan")}, strict=True)
     assert not (tmp_path / "b.json").exists()
+
+
+def test_atomic_write_stream_keeps_the_name_np_savez_would_change(tmp_path):
+    import numpy as np
+
+    from shopsense.persist import atomic_write_stream
+
+    target = tmp_path / "arrays.npz"
+    atomic_write_stream(target, lambda f: np.savez(f, x=np.arange(3)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arrays.npz"]
+    assert np.load(target)["x"].tolist() == [0, 1, 2]
+
+
+def test_atomic_write_stream_leaves_old_file_on_failure(tmp_path):
+    from shopsense.persist import atomic_write_stream
+
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def boom(f):
+        f.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_stream(target, boom)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]

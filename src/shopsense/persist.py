@@ -8,7 +8,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def atomic_write(target: Path, write: Callable[[str], Any]) -> None:
@@ -25,6 +25,17 @@ def atomic_write(target: Path, write: Callable[[str], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_stream(target: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """`atomic_write` for writers that take an open binary file (`np.savez` would add
+    ".npz" to a temporary file's name)."""
+
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    atomic_write(target, to_file)
 
 
 def write_json(target: Path, payload: Any, *, strict: bool = False) -> None:

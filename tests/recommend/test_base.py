@@ -6,7 +6,6 @@ from shopsense.recommend import base
 from shopsense.recommend.base import (
     Explanation,
     NotFittedError,
-    _atomic_write,
     sparse_rows_times_dense,
     top_k,
 )
@@ -60,20 +59,6 @@ def test_recommend_pads_when_the_catalogue_runs_out(ml_split):
     assert (idx[0] == -1).sum() == n_seen
     ids, _ = model.recommend([ml_split.train.user_ids[0]], k=model.n_items)
     assert (ids[0] == "").sum() == n_seen
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path):
-    target = tmp_path / "f.bin"
-    target.write_bytes(b"old")
-
-    def boom(f):
-        f.write(b"half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        _atomic_write(target, boom)
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 def test_load_refuses_another_model_kind(ml_split, tmp_path):

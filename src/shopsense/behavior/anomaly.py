@@ -29,8 +29,6 @@ labels and seeded injected anomalies; docs/behaviour-anomalies.md has the number
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,7 +44,7 @@ from torch import nn
 
 from shopsense.behavior.customers import LINE_COLUMNS
 from shopsense.data.sources.uci_online_retail import is_product_code
-from shopsense.persist import read_model_json
+from shopsense.persist import atomic_write_stream, read_model_json, write_json
 from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
     Trainer,
@@ -496,7 +494,7 @@ class AnomalyDetector(ABC):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         arrays = {"center": self.center_, "scale": self.scale_, **self._state()}
-        _atomic_write(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+        atomic_write_stream(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
         self._save_weights(path)
         meta = {
             "model": self.name,
@@ -506,7 +504,7 @@ class AnomalyDetector(ABC):
             "unit_features": self.unit_features_,
             "step_features": self.step_features_,
         }  # written last: a folder with model.json is complete
-        _atomic_write(path / CONFIG_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        write_json(path / CONFIG_FILE, meta)
         return path
 
     @classmethod
@@ -847,7 +845,7 @@ class SequenceAutoencoder(AnomalyDetector):
     def _save_weights(self, path: Path) -> None:
         """The network's weights as safetensors (no pickle)."""
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
-        _atomic_write(path / WEIGHTS_FILE, lambda f: f.write(_safetensors_bytes(tensors)))
+        atomic_write_stream(path / WEIGHTS_FILE, lambda f: f.write(_safetensors_bytes(tensors)))
 
     def _set_state(self, arrays: Mapping[str, np.ndarray], path: Path) -> None:
         self.step_center_, self.step_scale_ = arrays["step_center"], arrays["step_scale"]
@@ -939,20 +937,6 @@ def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     from safetensors.torch import save
 
     return save(tensors, metadata={"model": SequenceAutoencoder.name})
-
-
-def _atomic_write(target: Path, write: Callable[[Any], Any]) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- labels

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from shopsense.data.views import Interactions, ids_to_index
+from shopsense.persist import atomic_write_stream, write_json
 
 CONFIG_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
@@ -363,9 +362,9 @@ class Recommender(ABC):
         for key, value in arrays.items():
             if value.dtype == object:
                 raise TypeError(f"{type(self).__name__}: state {key!r} is an object array")
-        _atomic_write(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+        atomic_write_stream(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
         meta = {"model": self.name, "config": self.get_params()}
-        _atomic_write(path / CONFIG_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        write_json(path / CONFIG_FILE, meta)
         return path
 
     @classmethod
@@ -460,17 +459,3 @@ def csr_from_state(prefix: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matr
         (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]),
         shape=tuple(arrays[f"{prefix}.shape"]),
     )
-
-
-def _atomic_write(target: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
