@@ -105,6 +105,7 @@ from shopsense.data.sources.amazon_qa import load_amazon_qa  # noqa: E402
 from shopsense.data.sources.amazon_reviews import load_amazon_reviews  # noqa: E402
 from shopsense.data.sources.diginetica import load_diginetica  # noqa: E402
 from shopsense.data.sources.fashion_mnist import load_fashion_mnist  # noqa: E402
+from shopsense.data.sources.grocery_store import load_grocery_store  # noqa: E402
 from shopsense.data.sources.movielens import load_movielens  # noqa: E402
 from shopsense.data.sources.online_shopping import load_online_shopping  # noqa: E402
 from shopsense.data.sources.uci_online_retail import load_uci_online_retail  # noqa: E402
@@ -116,6 +117,7 @@ SOURCES: dict[str, Callable[..., SourceData]] = {
     "movielens-100k": load_movielens,
     "diginetica-sample": load_diginetica,
     "fashion-mnist": load_fashion_mnist,
+    "grocery-store-images": load_grocery_store,
     "online-shopping-10-cats": load_online_shopping,
     "womens-ecommerce-clothing-reviews": load_womens_clothing,
     "amazon-all-beauty-5core": load_amazon_reviews,
