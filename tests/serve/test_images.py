@@ -37,6 +37,25 @@ def test_classify_an_upload(client):
     assert hits >= 10  # chance would be 2
 
 
+@pytest.mark.parametrize(
+    ("image", "fmt"),
+    [
+        (Image.new("RGBA", (333, 57), (250, 250, 250, 255)), "PNG"),
+        (Image.new("RGB", (57, 333), (30, 90, 200)).convert("P", palette=1), "PNG"),
+        (Image.new("RGB", (333, 57), (240, 240, 240)), "JPEG"),
+    ],
+    ids=["rgba-png", "palette-png", "rgb-jpeg"],
+)
+def test_photos_of_any_size_and_mode_are_accepted(client, image, fmt):
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    r = client.post("/v1/images/classify", files={"file": (f"odd.{fmt.lower()}", buf.getvalue())})
+    assert r.status_code == 200, r.text
+    assert 0 < r.json()["confidence"] <= 1
+    r = client.post("/v1/images/similar", files={"file": ("odd", buf.getvalue())})
+    assert r.status_code == 200 and len(r.json()["items"]) == 10
+
+
 def test_bad_uploads_are_refused(client):
     r = client.post("/v1/images/classify", files={"file": ("x.png", b"not an image")})
     assert r.status_code == 422 and "not an image" in r.json()["detail"]

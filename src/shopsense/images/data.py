@@ -1,7 +1,10 @@
 """`ImageSet`: the image view every model of this package takes, and batch augmentation.
 
-A view holds decoded pixels (n, size, size) uint8 with their item ids and listed
-categories, so models never open a file. Augmentation runs on whole batches as tensor
+A view holds decoded pixels with their item ids and listed categories, so models never
+open a file: (n, size, size) uint8 grayscale or (n, size, size, 3) uint8 RGB. How many
+channels, and the side, come from the data: a store whose photos are all grayscale (or
+Fashion-MNIST archives) reads as one channel at 28 px, any colour photo makes it RGB at
+`RGB_SIZE` px. Augmentation runs on whole batches as tensor
 indexing (no per-image Python loop): it must keep up with a small CNN on two CPU cores.
 """
 
@@ -15,15 +18,23 @@ import torch
 
 from shopsense.images.io import ImageProblem, ImageReader
 
-#: Side of the square images the classifier reads (Fashion-MNIST's resolution).
+#: Side of grayscale inputs (Fashion-MNIST's resolution).
 IMAGE_SIZE = 28
+#: Side of RGB inputs: on the Grocery Store photos 64 px was as accurate as 96 px at less
+#: than half the training time (benchmarks/images.py --part grocery).
+RGB_SIZE = 64
+
+
+def default_size(channels: int) -> int:
+    """The side photos are read at when nothing asks for another one."""
+    return IMAGE_SIZE if channels == 1 else RGB_SIZE
 
 
 @dataclass(frozen=True)
 class ImageSet:
     """Decoded product photos.
 
-    images: (n, size, size) uint8, light product on a dark background.
+    images: (n, size, size) uint8 grayscale or (n, size, size, 3) uint8 RGB.
     item_ids: (n,) str. labels: (n,) str category names, None where unknown.
     problems: images of the source that could not be decoded (not in the arrays).
     """
@@ -34,9 +45,11 @@ class ImageSet:
     problems: tuple[ImageProblem, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3 or self.images.dtype != np.uint8:
+        shape, dtype = self.images.shape, self.images.dtype
+        square = self.images.ndim in (3, 4) and shape[1] == shape[2]
+        if not square or dtype != np.uint8 or (self.images.ndim == 4 and shape[3] != 3):
             raise ValueError(
-                f"images must be (n, size, size) uint8; got {self.images.dtype} {self.images.shape}"
+                f"images must be (n, size, size) or (n, size, size, 3) uint8; got {dtype} {shape}"
             )
         if len(self.item_ids) != len(self.images):
             raise ValueError(f"{len(self.item_ids)} item ids for {len(self.images)} images")
@@ -48,7 +61,13 @@ class ImageSet:
 
     @property
     def size(self) -> int:
+        """Side of the square images."""
         return int(self.images.shape[1])
+
+    @property
+    def channels(self) -> int:
+        """1 (grayscale) or 3 (RGB)."""
+        return 1 if self.images.ndim == 3 else int(self.images.shape[3])
 
     @property
     def labelled(self) -> np.ndarray:
@@ -97,14 +116,16 @@ class ImageSet:
         store: object,
         *,
         root: str | Path | None = None,
-        size: int = IMAGE_SIZE,
+        size: int | None = None,
+        channels: int | None = None,
         where: str | None = None,
         reader: ImageReader | None = None,
     ) -> ImageSet:
         """Every image of the store's `images` table, decoded (failures in `problems`).
 
         An item with several photos appears once per photo. `root` resolves relative paths
-        (default: the store's folder)."""
+        (default: the store's folder). `channels` defaults to 1 when every photo is
+        grayscale, else 3; `size` to `default_size(channels)`."""
         from shopsense.data.store import Store
 
         assert isinstance(store, Store)
@@ -113,16 +134,50 @@ class ImageSet:
             raise ValueError(f"the store {store.path} has no images; load some first")
         reader = reader or ImageReader(root if root is not None else Path(store.path).parent)
         ids = rows["item_id"].astype(str).to_numpy()
-        images, kept, problems = reader.read_many(rows["path"].tolist(), size, item_ids=ids)
+        paths = rows["path"].tolist()
+        channels = channels or reader.channels_of(paths)
+        size = size or default_size(channels)
+        images, kept, problems = reader.read_many(paths, size, channels=channels, item_ids=ids)
         labels = rows["label"].to_numpy(dtype=object)[kept]
         return cls(images, ids[kept].astype(object), labels, tuple(problems))
+
+
+def channels_first(images: np.ndarray) -> np.ndarray:
+    """(n, s, s) or (n, s, s, c) pixels as (n, c, s, s), the layout networks read."""
+    return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+
+
+def normalise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(n, s, s[, c]) uint8 -> (n, c, s, s) float32 scaled to [0, 1], minus the per-channel
+    mean, over the per-channel std (both measured on the training images)."""
+    x = channels_first(np.asarray(images)).astype(np.float32) / np.float32(255.0)
+    mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of (n, s, s[, c]) uint8 images scaled to [0, 1], float32,
+    computed in chunks (no float copy of the whole set)."""
+    c = 1 if images.ndim == 3 else images.shape[3]
+    flat = images.reshape(len(images), -1, c)
+    total = np.zeros(c, dtype=np.float64)
+    squares = np.zeros(c, dtype=np.float64)
+    for s in range(0, len(flat), 1024):
+        chunk = flat[s : s + 1024].astype(np.float64) / 255.0
+        total += chunk.sum(axis=(0, 1))
+        squares += np.square(chunk).sum(axis=(0, 1))
+    n = max(1, flat.shape[0] * flat.shape[1])
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0)) + 1e-6
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 # ------------------------------------------------------------------------- augmentation
 def augment(
     batch: torch.Tensor, generator: torch.Generator | None, *, padding: int, flip: bool
 ) -> torch.Tensor:
-    """Random shifts (crop of a zero-padded image) and horizontal flips of a (b, 1, h, w)
+    """Random shifts (crop of a zero-padded image) and horizontal flips of a (b, c, h, w)
     float batch, vectorised by gathering pixel indices."""
     b, _, h, w = batch.shape
     out = batch
@@ -132,7 +187,8 @@ def augment(
         dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
         rows = (dy[:, None] + torch.arange(h)[None, :])[:, :, None]  # (b, h, 1)
         cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, :]  # (b, 1, w)
-        out = padded[torch.arange(b)[:, None, None], 0, rows, cols].unsqueeze(1)
+        # advanced indices around a slice: the result is (b, h, w, c)
+        out = padded[torch.arange(b)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     if flip:
         mirror = torch.rand(b, generator=generator) < 0.5
         out = torch.where(mirror[:, None, None, None], out.flip(3), out)

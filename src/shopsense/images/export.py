@@ -3,9 +3,9 @@
 Export uses `torch.onnx.export(..., dynamo=True)`, the torch.export-based exporter that is
 the default since torch 2.9 (it needs the `onnxscript` package, installed with shopsense,
 and runs offline); the older TorchScript exporter still works in torch 2.13 but warns that
-it will be removed. The graph has one input `images` (batch, 1, s, s), normalised as
-`ImageClassifier.preprocess` does, a dynamic batch axis, and two outputs, `logits` and
-the unit-length `embedding`.
+it will be removed. The graph has one input `images` (batch, c, s, s), 1 or 3 channels
+normalised with the model's saved per-channel mean/std as `ImageClassifier.preprocess`
+does, a dynamic batch axis, and two outputs, `logits` and the unit-length `embedding`.
 
 int8: `onnxruntime.quantization.quantize_static` (QDQ format, per-channel int8 weights,
 uint8 activations) calibrated on real images, a few hundred are enough. torch's own
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shopsense.images.data import ImageSet
+from shopsense.images.data import ImageSet, normalise
 from shopsense.persist import atomic_write
 
 INPUT, OUTPUTS = "images", ("logits", "embedding")
@@ -34,9 +34,8 @@ FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 def export_onnx(model: Any, path: str | Path, *, opset: int | None = None) -> Path:
     """Write `model` (a fitted ImageClassifier) as an ONNX file with a dynamic batch."""
     module = model.export_module().float()
-    example = model.preprocess(
-        np.zeros((2, model.config.image_size, model.config.image_size), dtype=np.uint8)
-    ).contiguous()
+    example = model.preprocess(np.zeros((2, *model.input_format.shape), dtype=np.uint8))
+    example = example.contiguous()
     batch = torch.export.Dim("batch", min=1, max=65536)
     path = Path(path)
     quiet = logging.getLogger("torch.onnx")
@@ -79,15 +78,15 @@ class OnnxClassifier:
         self.path = Path(path)
         self.classes_ = list(model.classes_)
         self.mean_, self.std_ = model.mean_, model.std_
-        self.size = model.config.image_size
+        self.input_format = model.input_format
         self.session = session(path, threads=threads)
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
-        x = np.asarray(images, dtype=np.float32)[:, None] / 255.0
-        return ((x - self.mean_) / self.std_).astype(np.float32)
+        """(n, s, s[, c]) uint8 -> the normalised (n, c, s, s) float32 model input."""
+        return normalise(np.asarray(images, dtype=np.uint8), self.mean_, self.std_)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, embedding) of an already normalised (n, 1, s, s) float32 batch."""
+        """(logits, embedding) of an already normalised (n, c, s, s) float32 batch."""
         logits, emb = self.session.run(list(OUTPUTS), {INPUT: x})
         return logits, emb
 
@@ -145,8 +144,9 @@ def quantize_int8(
     arr = calibration.images if isinstance(calibration, ImageSet) else np.asarray(calibration)
     if len(arr) == 0:
         raise ValueError("int8 calibration needs at least one image")
-    prep = lambda a: (a[:, None].astype(np.float32) / 255.0 - model.mean_) / model.std_  # noqa: E731
-    batches = [prep(arr[s : s + batch]).astype(np.float32) for s in range(0, len(arr), batch)]
+    batches = [
+        normalise(arr[s : s + batch], model.mean_, model.std_) for s in range(0, len(arr), batch)
+    ]
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory() as tmp:
         pre = os.path.join(tmp, "pre.onnx")

@@ -7,6 +7,11 @@ height); an image inside an archive is addressed `<archive>#<index>`.
 
 A broken file never stops a load: every unreadable, truncated or oddly-shaped image becomes
 an `ImageProblem` naming the file and the reason, and the other images load.
+
+Photos of any size and mode become square model inputs: letterboxed (aspect kept) and
+resized to the model's side, either grayscale (n, s, s) or RGB (n, s, s, 3). Which of the
+two, and whether light-background photos are inverted, is an `ImageFormat`, saved with
+the model so that scoring reads a photo exactly as training did.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ ARCHIVE_SEP = "#"
 MAX_PIXELS = 40_000_000
 #: Magic numbers of IDX files: unsigned bytes, 3 dimensions (images) / 1 dimension (labels).
 IDX_IMAGES, IDX_LABELS = 2051, 2049
+#: Pillow modes without colour: read as one channel when every photo of a set has one.
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"})
+INVERT_MODES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -79,37 +87,114 @@ def decode(data: bytes | str | Path, *, name: str | None = None) -> Image.Image:
     return img
 
 
-def to_gray(img: Image.Image, size: int, *, invert: str = "auto") -> np.ndarray:
-    """The (size, size) uint8 grayscale array a classifier reads.
-
-    The photo is letterboxed to a square (no distortion) and resized. Fashion-MNIST shows
-    products light on a dark background; most shop photos are dark on white, so with
-    `invert="auto"` an image whose border is mostly light is inverted ("never"/"always"
-    force it)."""
-    if img.mode in ("RGBA", "LA", "P"):
+def _on_white(img: Image.Image) -> Image.Image:
+    """Transparent pixels become white (a shop photo's usual background)."""
+    if img.mode in ("RGBA", "LA", "PA", "P", "La", "RGBa"):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(canvas, rgba)
-    if invert not in ("auto", "always", "never"):
-        raise ValueError(f"invert must be auto, always or never, not {invert!r}")
-    gray = np.asarray(img.convert("L"), dtype=np.uint8)
-    flip = invert == "always" or (invert == "auto" and _light_border(gray))
-    if flip:
-        gray = 255 - gray
-    h, w = gray.shape
+        return Image.alpha_composite(canvas, rgba)
+    return img
+
+
+def _letterbox(pixels: np.ndarray, size: int, fill: np.ndarray | int) -> np.ndarray:
+    """`pixels` (h, w) or (h, w, c) padded to a centred square with `fill`, resized to
+    (size, size[, c]) with LANCZOS."""
+    h, w = pixels.shape[:2]
     if (h, w) == (size, size):
-        return np.ascontiguousarray(gray)
+        return np.ascontiguousarray(pixels)
     side = max(h, w)
-    square = np.zeros((side, side), dtype=np.uint8)  # background after inversion is dark
+    square = np.empty((side, side, *pixels.shape[2:]), dtype=np.uint8)
+    square[...] = fill
     top, left = (side - h) // 2, (side - w) // 2
-    square[top : top + h, left : left + w] = gray
+    square[top : top + h, left : left + w] = pixels
     out = Image.fromarray(square).resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(out, dtype=np.uint8)
 
 
+def to_gray(img: Image.Image, size: int, *, invert: str = "auto") -> np.ndarray:
+    """The (size, size) uint8 grayscale array a one-channel classifier reads.
+
+    The photo is letterboxed to a square (no distortion) and resized. Fashion-MNIST shows
+    products light on a dark background; most shop photos are dark on white, so with
+    `invert="auto"` an image whose border is mostly light is inverted ("never"/"always"
+    force it). Only a model trained on light-on-dark photos asks for "auto"."""
+    if invert not in INVERT_MODES:
+        raise ValueError(f"invert must be auto, always or never, not {invert!r}")
+    gray = np.asarray(_on_white(img).convert("L"), dtype=np.uint8)
+    if invert == "always" or (invert == "auto" and _light_border(gray)):
+        gray = 255 - gray
+        return _letterbox(gray, size, 0)  # the inverted background is dark
+    return _letterbox(gray, size, _border(gray).mean().round().astype(np.uint8))
+
+
+def to_rgb(img: Image.Image, size: int) -> np.ndarray:
+    """The (size, size, 3) uint8 RGB array a colour classifier reads: letterboxed with the
+    photo's mean border colour (so the padding looks like background), then resized.
+    Never inverted: colour is part of what a product looks like."""
+    rgb = np.asarray(_on_white(img).convert("RGB"), dtype=np.uint8)
+    fill = _border(rgb).mean(axis=0).round().astype(np.uint8)
+    return _letterbox(rgb, size, fill)
+
+
+def to_array(img: Image.Image, size: int, channels: int = 1, *, invert: str = "auto") -> np.ndarray:
+    """A photo as model input: (size, size) grayscale or (size, size, 3) RGB."""
+    if channels == 1:
+        return to_gray(img, size, invert=invert)
+    if channels == 3:
+        return to_rgb(img, size)
+    raise ValueError(f"channels must be 1 or 3, not {channels}")
+
+
+def _border(pixels: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns of an (h, w[, c]) image, as (k[, c])."""
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+
+
 def _light_border(gray: np.ndarray) -> bool:
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return float(edge.mean()) > 127.0
+    return float(_border(gray).mean()) > 127.0
+
+
+def light_border_share(images: np.ndarray) -> float:
+    """Share of (n, s, s[, c]) images whose border is mostly light: near 0 for products
+    light on a dark background (Fashion-MNIST), near 1 for shop photos on white."""
+    if len(images) == 0:
+        return 0.0
+    edges = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], axis=1)
+    per_image = edges.reshape(len(images), -1).mean(axis=1, dtype=np.float64)
+    return float((per_image > 127.0).mean())
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """How a model reads a photo: the square side, 1 (grayscale) or 3 (RGB) channels, and
+    whether grayscale photos with a light border are inverted ("auto": only for a model
+    trained on light-on-dark photos; RGB photos are never inverted)."""
+
+    size: int
+    channels: int = 1
+    invert: str = "never"
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+        if self.size < 1:
+            raise ValueError(f"size must be >= 1, not {self.size}")
+        if self.invert not in INVERT_MODES:
+            raise ValueError(f"invert must be one of {INVERT_MODES}, not {self.invert!r}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one model input array."""
+        s = self.size
+        return (s, s) if self.channels == 1 else (s, s, self.channels)
+
+    def convert(self, img: Image.Image) -> np.ndarray:
+        """One decoded photo as model input."""
+        return to_array(img, self.size, self.channels, invert=self.invert)
+
+    def reader(self, root: str | Path | None = None) -> ImageReader:
+        """An `ImageReader` that reads files the way this format says."""
+        return ImageReader(root, invert=self.invert)
 
 
 # ------------------------------------------------------------------------------- IDX
@@ -171,30 +256,46 @@ class ImageReader:
                 self._archives[key] = arr
             return self._archives[key]
 
-    def read(self, path: str, size: int) -> np.ndarray:
-        """One image as (size, size) uint8; `ImageError` naming the file when it fails."""
+    def read(self, path: str, size: int, channels: int = 1) -> np.ndarray:
+        """One image as (size, size) or (size, size, 3) uint8; `ImageError` naming the
+        file when it fails."""
         base, index = split_archive_path(path)
         if index is not None:
             arr = self.archive(base)
             if index >= len(arr):
                 raise ImageError(f"{base}: index {index} is past its {len(arr):,} images")
-            img = arr[index]
-            if img.shape == (size, size):
-                return img
-            return to_gray(Image.fromarray(img), size, invert="never")
-        return to_gray(decode(self.resolve(path), name=path), size, invert=self.invert)
+            return _archive_images(arr[index : index + 1], size, channels)[0]
+        img = decode(self.resolve(path), name=path)
+        return to_array(img, size, channels, invert=self.invert)
+
+    def channels_of(self, paths: Sequence[str]) -> int:
+        """1 when every image of `paths` is grayscale (archives, or files in a gray mode),
+        else 3. Reads file headers only; unreadable files are left to `read_many`."""
+        for path in paths:
+            if split_archive_path(path)[1] is not None:
+                continue
+            try:
+                with Image.open(self.resolve(path)) as img:
+                    if img.mode not in GRAY_MODES:
+                        return 3
+            except (OSError, UnidentifiedImageError, ValueError):
+                continue
+        return 1
 
     def read_many(
         self,
         paths: Sequence[str],
         size: int,
         *,
+        channels: int = 1,
         item_ids: Sequence[str] | None = None,
         progress: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[ImageProblem]]:
-        """Every readable image of `paths` as (n_ok, size, size) uint8, the positions of
-        those images in `paths`, and one `ImageProblem` per image that failed (1-based rows)."""
-        out = np.empty((len(paths), size, size), dtype=np.uint8)
+        """Every readable image of `paths` as (n_ok, size, size) uint8 (or (n_ok, size,
+        size, 3) with `channels=3`), the positions of those images in `paths`, and one
+        `ImageProblem` per image that failed (1-based rows)."""
+        shape = (size, size) if channels == 1 else (size, size, channels)
+        out = np.empty((len(paths), *shape), dtype=np.uint8)
         ok = np.zeros(len(paths), dtype=bool)
         problems: list[ImageProblem] = []
         plain = [i for i, p in enumerate(paths) if split_archive_path(p)[1] is None]
@@ -222,14 +323,7 @@ class ImageReader:
                     reason = f"index {j} is past the archive's {len(arr):,} images"
                     problems.append(_problem(paths, item_ids, int(pos), reason))
                 pos_ok = group["pos"].to_numpy()[inside]
-                imgs = arr[idx[inside]]
-                if imgs.shape[1:] != (size, size):
-                    imgs = (
-                        np.stack([to_gray(Image.fromarray(a), size, invert="never") for a in imgs])
-                        if len(imgs)
-                        else imgs
-                    )
-                out[pos_ok] = imgs
+                out[pos_ok] = _archive_images(arr[idx[inside]], size, channels)
                 ok[pos_ok] = True
         for i in tqdm(
             plain,
@@ -239,13 +333,22 @@ class ImageReader:
             disable=(len(plain) < 2000) if progress is None else not progress,
         ):
             try:
-                out[i] = self.read(paths[i], size)
+                out[i] = self.read(paths[i], size, channels)
                 ok[i] = True
             except ImageError as e:
                 problems.append(_problem(paths, item_ids, i, str(e)))
         problems.sort(key=lambda p: p.row or 0)
         kept = np.flatnonzero(ok)
         return out[kept], kept, problems
+
+
+def _archive_images(images: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """(k, h, w) grayscale archive images at the model's side (never inverted: archives
+    hold a data set as published), repeated into 3 channels for a colour model."""
+    if images.shape[1:] != (size, size):
+        resized = [to_gray(Image.fromarray(a), size, invert="never") for a in images]
+        images = np.stack(resized) if resized else np.empty((0, size, size), dtype=np.uint8)
+    return images if channels == 1 else np.repeat(images[..., None], channels, axis=-1)
 
 
 def _problem(

@@ -1,9 +1,14 @@
 """A small residual CNN that tells a product's category from its photo.
 
 Network: a ResNet (He et al. 2016, "Deep Residual Learning for Image Recognition") cut
-down for 28×28 grayscale: a 3×3 stem, one stage of basic blocks per width (the first at
-full resolution, each later one halving it), global average pooling and a linear head.
-The pooled features, L2-normalised, are the image embedding visual search uses.
+down for small photos: a 3×3 stem (stride 2 above 32 px, so a 64 px RGB photo costs about
+what a 28 px one does), one stage of basic blocks per width (each after the first halving
+the resolution), global average pooling and a linear head. The pooled features,
+L2-normalised, are the image embedding visual search uses.
+
+What the network reads is learned from the training images and saved with it: the side,
+1 or 3 channels, the per-channel mean/std, and whether the photos were light on a dark
+background (then, and only then, a grayscale photo on white is inverted before scoring).
 
 Training (the shared `Trainer`): AdamW with a cosine learning rate, random shifts
 (zero-padded crops) and horizontal flips, a stratified validation slice that picks the best
@@ -30,7 +35,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from shopsense.images.data import IMAGE_SIZE, ImageSet, augment
+from shopsense.images.data import (
+    IMAGE_SIZE,
+    ImageSet,
+    augment,
+    channel_stats,
+    channels_first,
+    normalise,
+)
+from shopsense.images.io import ImageFormat, light_border_share
 from shopsense.persist import atomic_write, read_model_json
 from shopsense.train.trainer import (
     Trainer,
@@ -57,16 +70,19 @@ class ImageClassifierConfig(TrainerConfig):
     """Residual blocks per stage."""
     dropout: float = 0.1
     """Dropout before the linear head."""
-    crop_padding: int = 2
-    """Random shifts of up to this many pixels (0: none)."""
+    crop_padding: int | None = None
+    """Random shifts of up to this many pixels (0: none; None: 1/14 of the side, 2 px at
+    28 px)."""
     flip: bool = True
     """Random horizontal flips."""
     label_smoothing: float = 0.0
     """Cross-entropy label smoothing (0 keeps probabilities honest for the catalogue check)."""
     validation_fraction: float = 0.05
     """Stratified share of the training images held out to choose the best epoch."""
-    image_size: int = IMAGE_SIZE
-    """Side of the square grayscale input."""
+    image_size: int | None = None
+    """Side of the square input; None: the training images' side."""
+    stem_stride: int | None = None
+    """Stride of the stem convolution; None: 1 up to 32 px, 2 above."""
     channels_last: bool = True
     """NHWC memory layout: faster convolutions on CPU (oneDNN)."""
     epochs: int = 16
@@ -106,13 +122,21 @@ class ResNetSmall(nn.Module):
     """Stem, residual stages, global average pooling, dropout, linear head."""
 
     def __init__(
-        self, widths: tuple[int, ...], blocks: tuple[int, ...], n_classes: int, dropout: float
+        self,
+        widths: tuple[int, ...],
+        blocks: tuple[int, ...],
+        n_classes: int,
+        dropout: float,
+        channels: int = 1,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         if len(widths) != len(blocks) or not widths or min(blocks) < 1 or min(widths) < 1:
             raise ValueError("widths and blocks need the same length, with entries >= 1")
         self.stem = nn.Sequential(
-            nn.Conv2d(1, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+            nn.Conv2d(channels, widths[0], 3, stem_stride, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
         )
         layers: list[nn.Module] = []
         c = widths[0]
@@ -156,11 +180,16 @@ class _ImageTask:
         targets: torch.Tensor,
         val: tuple[torch.Tensor, torch.Tensor] | None,
         cfg: ImageClassifierConfig,
-        norm: tuple[float, float],
+        norm: tuple[np.ndarray, np.ndarray],
         device: torch.device,
     ) -> None:
         self.module, self.images, self.targets, self.val = module, images, targets, val
-        self.cfg, self.norm, self.device = cfg, norm, device
+        self.cfg, self.device = cfg, device
+        self.mean = torch.from_numpy(norm[0]).reshape(1, -1, 1, 1)
+        self.std = torch.from_numpy(norm[1]).reshape(1, -1, 1, 1)
+        side = images.shape[-1]
+        pad = cfg.crop_padding
+        self.padding = max(1, round(side / 14)) if pad is None else pad
 
     def batches(self, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.from_numpy(rng.permutation(len(self.images)))
@@ -169,12 +198,11 @@ class _ImageTask:
         for start in range(0, len(order), bs):
             pick = order[start : start + bs]
             x = self.images[pick].float().div_(255.0)
-            x = augment(x, gen, padding=self.cfg.crop_padding, flip=self.cfg.flip)
+            x = augment(x, gen, padding=self.padding, flip=self.cfg.flip)
             yield self._ready(x), self.targets[pick].to(self.device)
 
     def _ready(self, x: torch.Tensor) -> torch.Tensor:
-        mean, std = self.norm
-        x = ((x - mean) / std).to(self.device)
+        x = ((x - self.mean) / self.std).to(self.device)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -195,11 +223,18 @@ class _ImageTask:
 
 # ============================================================================ estimator
 Images = ImageSet | np.ndarray
+#: A light border on at most this share of the training photos makes a model
+#: "light on dark" (Fashion-MNIST: 0%; shop photos on white: most of them).
+LIGHT_ON_DARK_SHARE = 0.25
 
 
 class ImageClassifier:
     """Category of a product photo; scikit-like: `fit(view)` returns self, learned
-    attributes end in `_`. Also embeds photos for visual search."""
+    attributes end in `_`. Also embeds photos for visual search.
+
+    Learned from the training images: `image_size_`, `channels_`, per-channel `mean_` /
+    `std_` and `light_on_dark_`; `input_format` tells readers how to turn a photo into
+    what this model reads."""
 
     name = "image_classifier"
 
@@ -215,10 +250,18 @@ class ImageClassifier:
         return params
 
     # ------------------------------------------------------------------------- fit
-    def fit(self, view: ImageSet, *, checkpoint_dir: str | Path | None = None) -> Self:
-        """Learn the categories of `view`'s labelled images."""
+    def fit(
+        self,
+        view: ImageSet,
+        *,
+        validation: ImageSet | None = None,
+        checkpoint_dir: str | Path | None = None,
+    ) -> Self:
+        """Learn the categories of `view`'s labelled images. The best epoch is chosen on
+        `validation` when given (e.g. a data set's published validation split), else on a
+        stratified `validation_fraction` of `view`."""
         cfg = self.config
-        if view.size != cfg.image_size:
+        if cfg.image_size is not None and view.size != cfg.image_size:
             raise ValueError(f"images are {view.size}px; this model reads {cfg.image_size}px")
         if not 0 <= cfg.validation_fraction < 0.5:
             raise ValueError("validation_fraction must be in [0, 0.5)")
@@ -227,48 +270,94 @@ class ImageClassifier:
         if len(classes) < 2:
             raise ValueError(f"need images of at least 2 categories; got {list(classes)}")
         self.classes_ = [str(c) for c in classes]
-        train_rows, val_rows = _validation_split(targets, cfg.validation_fraction, cfg.random_state)
-        pixels = labelled.images[train_rows].astype(np.float32) / 255.0
-        self.mean_, self.std_ = float(pixels.mean()), float(pixels.std() + 1e-6)
-        del pixels
+        self.image_size_, self.channels_ = view.size, view.channels
+        self.stem_stride_ = cfg.stem_stride or (1 if view.size <= 32 else 2)
+        if validation is None:
+            train_rows, val_rows = _validation_split(
+                targets, cfg.validation_fraction, cfg.random_state
+            )
+        else:
+            train_rows, val_rows = np.arange(len(targets)), np.arange(0)
+        train_images = labelled.images[train_rows]
+        self.mean_, self.std_ = channel_stats(train_images)
+        self.light_on_dark_ = bool(
+            self.channels_ == 1 and light_border_share(train_images) <= LIGHT_ON_DARK_SHARE
+        )
+        del train_images
         device = select_device(cfg.device)
         torch.manual_seed(cfg.random_state)
-        net = ResNetSmall(cfg.widths, cfg.blocks, len(classes), cfg.dropout).to(device)
+        net = ResNetSmall(
+            cfg.widths, cfg.blocks, len(classes), cfg.dropout, self.channels_, self.stem_stride_
+        ).to(device)
         if cfg.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.network_ = net
 
-        def tensor(rows: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(labelled.images[rows])).unsqueeze(1)
+        def tensor(images: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(channels_first(images)))
 
         y = torch.from_numpy(targets.astype(np.int64))
-        val = (tensor(val_rows), y[val_rows]) if len(val_rows) else None
+        val = (tensor(labelled.images[val_rows]), y[val_rows]) if len(val_rows) else None
+        if validation is not None:
+            val = self._validation(validation, tensor)
         task = _ImageTask(
-            net, tensor(train_rows), y[train_rows], val, cfg, (self.mean_, self.std_), device
+            net,
+            tensor(labelled.images[train_rows]),
+            y[train_rows],
+            val,
+            cfg,
+            (self.mean_, self.std_),
+            device,
         )
         with torch_threads(cfg.threads):
             trainer = Trainer(cfg, checkpoint_dir=checkpoint_dir, desc="image classifier")
             self.train_result_: TrainResult | None = trainer.fit(task)
         self.network_ = net.cpu().eval()
-        self.n_train_, self.n_validation_ = len(train_rows), len(val_rows)
+        self.n_train_ = len(train_rows)
+        self.n_validation_ = len(val[1]) if val is not None else 0
         return self
 
+    def _validation(self, view: ImageSet, tensor: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """An explicit validation set as tensors; its categories must be known ones."""
+        if (view.size, view.channels) != (self.image_size_, self.channels_):
+            raise ValueError(
+                f"validation images are {view.size}px x {view.channels} channels; the "
+                f"training images are {self.image_size_}px x {self.channels_}"
+            )
+        labelled = view.subset(view.labelled)
+        if len(labelled) == 0:
+            return None
+        col = {c: i for i, c in enumerate(self.classes_)}
+        unknown = sorted(set(labelled.labels.astype(str)) - set(col))
+        if unknown:
+            raise ValueError(f"validation categories not in the training images: {unknown[:5]}")
+        y = torch.tensor([col[str(v)] for v in labelled.labels], dtype=torch.int64)
+        return tensor(labelled.images), y
+
     # --------------------------------------------------------------------- inference
+    @property
+    def input_format(self) -> ImageFormat:
+        """How a photo becomes this model's input (side, channels, inversion)."""
+        self._check_fitted()
+        invert = "auto" if self.light_on_dark_ else "never"
+        return ImageFormat(self.image_size_, self.channels_, invert)
+
     def _batches(self, images: Images) -> Iterable[torch.Tensor]:
         arr = images.images if isinstance(images, ImageSet) else np.asarray(images)
-        if arr.ndim == 2:
+        shape = self.input_format.shape
+        if arr.ndim == len(shape):
             arr = arr[None]
-        s = self.config.image_size
-        if arr.ndim != 3 or arr.shape[1:] != (s, s) or arr.dtype != np.uint8:
-            raise ValueError(f"images must be (n, {s}, {s}) uint8; got {arr.dtype} {arr.shape}")
+        if arr.shape[1:] != shape or arr.dtype != np.uint8:
+            want = ", ".join(str(d) for d in ("n", *shape))
+            raise ValueError(f"images must be ({want}) uint8; got {arr.dtype} {arr.shape}")
         for start in range(0, len(arr), PREDICT_BATCH):
             yield self.preprocess(arr[start : start + PREDICT_BATCH])
 
     def preprocess(self, images: np.ndarray) -> torch.Tensor:
-        """(n, s, s) uint8 -> the normalised (n, 1, s, s) float32 tensor the network reads."""
+        """(n, s, s[, c]) uint8 -> the normalised (n, c, s, s) float32 tensor the network
+        reads, with the training images' per-channel mean and std."""
         self._check_fitted()
-        x = torch.as_tensor(np.array(images, dtype=np.uint8)).unsqueeze(1).float().div_(255.0)
-        x = (x - self.mean_) / self.std_
+        x = torch.from_numpy(normalise(np.asarray(images, dtype=np.uint8), self.mean_, self.std_))
         return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
 
     def _run(self, images: Images, what: str) -> np.ndarray:
@@ -313,8 +402,8 @@ class ImageClassifier:
 
     # -------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """model.json (config, classes, normalisation) + weights.safetensors, atomically;
-        an attached visual-search index goes to `search/`."""
+        """model.json (config, classes, input format, normalisation) +
+        weights.safetensors, atomically; an attached visual-search index goes to `search/`."""
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -324,8 +413,12 @@ class ImageClassifier:
             "model": self.name,
             "config": self.get_params(),
             "classes": self.classes_,
-            "mean": self.mean_,
-            "std": self.std_,
+            "image_size": self.image_size_,
+            "channels": self.channels_,
+            "stem_stride": self.stem_stride_,
+            "mean": [float(v) for v in self.mean_],
+            "std": [float(v) for v in self.std_],
+            "light_on_dark": self.light_on_dark_,
             "n_train": getattr(self, "n_train_", None),
             "n_validation": getattr(self, "n_validation_", None),
             "train": self.train_result_.to_dict() if self.train_result_ else None,
@@ -338,16 +431,35 @@ class ImageClassifier:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Read a folder written by `save`: the same logits as the saved model."""
+        """Read a folder written by `save`: the same logits as the saved model. Folders
+        saved before models knew their input (no channels, one scalar mean/std) load as
+        the 28 px grayscale, light-on-dark models they were."""
         path = Path(path)
         meta = read_model_json(path, cls.name, CONFIG_FILE)
         model = cls(**meta["config"])
+        cfg = model.config
         model.classes_ = list(meta["classes"])
-        model.mean_, model.std_ = float(meta["mean"]), float(meta["std"])
+        model.image_size_ = int(meta.get("image_size") or cfg.image_size or IMAGE_SIZE)
+        model.channels_ = int(meta.get("channels", 1))
+        model.stem_stride_ = int(meta.get("stem_stride") or cfg.stem_stride or 1)
+        model.mean_ = np.atleast_1d(np.asarray(meta["mean"], dtype=np.float32))
+        model.std_ = np.atleast_1d(np.asarray(meta["std"], dtype=np.float32))
+        if len(model.mean_) != model.channels_ or len(model.std_) != model.channels_:
+            raise ValueError(
+                f"{path / CONFIG_FILE}: mean/std have {len(model.mean_)}/{len(model.std_)} "
+                f"values for {model.channels_} channel(s)"
+            )
+        model.light_on_dark_ = bool(meta.get("light_on_dark", model.channels_ == 1))
         model.n_train_, model.n_validation_ = meta.get("n_train"), meta.get("n_validation")
         model.train_result_ = None
-        cfg = model.config
-        net = ResNetSmall(cfg.widths, cfg.blocks, len(model.classes_), cfg.dropout)
+        net = ResNetSmall(
+            cfg.widths,
+            cfg.blocks,
+            len(model.classes_),
+            cfg.dropout,
+            model.channels_,
+            model.stem_stride_,
+        )
         net.load_state_dict(load_file(path / WEIGHTS_FILE))
         if cfg.channels_last:
             net = net.to(memory_format=torch.channels_last)

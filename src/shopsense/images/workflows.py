@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from shopsense.config import Settings
-from shopsense.images.data import IMAGE_SIZE, ImageSet
-from shopsense.images.io import ImageProblem, ImageReader, decode, scan_folder, to_gray
+from shopsense.images.data import ImageSet
+from shopsense.images.io import ImageFormat, ImageProblem, decode, scan_folder
 from shopsense.persist import atomic_write, write_json
 from shopsense.registry import ModelVersion, Registry
 from shopsense.workflows import open_store
@@ -26,10 +26,13 @@ TASK = "images"
 DEFAULT_NAME = "classifier"
 
 
-def image_set(settings: Settings, *, size: int = IMAGE_SIZE) -> ImageSet:
-    """Every photo of the store, decoded (unreadable ones listed in `problems`)."""
+def image_set(
+    settings: Settings, *, size: int | None = None, channels: int | None = None
+) -> ImageSet:
+    """Every photo of the store, decoded (unreadable ones listed in `problems`). Channels
+    and side default to what the photos are: grayscale at 28 px, else RGB at `RGB_SIZE`."""
     with open_store(settings) as store:
-        return ImageSet.from_store(store, size=size)
+        return ImageSet.from_store(store, size=size, channels=channels)
 
 
 def load_folder(
@@ -76,7 +79,7 @@ def train(
 
     params = dict(params or {})
     params.setdefault("threads", settings.threads)
-    view = image_set(settings)
+    view = image_set(settings, size=params.get("image_size"))
     train_view, test_view = view.split(test_size, random_state=params.get("random_state", 0))
     model = ImageClassifier(**params).fit(train_view)
     report = classification_report(test_view.labels, model.predict(test_view), model.classes_)
@@ -121,17 +124,20 @@ def load_model(settings: Settings, name: str | None = None) -> tuple[Any, ModelV
 
 
 def read_photos(
-    files: list[str | Path], size: int = IMAGE_SIZE
+    files: list[str | Path], fmt: ImageFormat
 ) -> tuple[np.ndarray, list[str], list[ImageProblem]]:
-    """Photos from files as model input; unreadable files become problems."""
-    reader = ImageReader()
-    images, kept, problems = reader.read_many([str(f) for f in files], size)
+    """Photos from files as input of a model reading `fmt`; unreadable files become
+    problems."""
+    images, kept, problems = fmt.reader().read_many(
+        [str(f) for f in files], fmt.size, channels=fmt.channels
+    )
     return images, [str(files[i]) for i in kept], problems
 
 
-def photo_from_bytes(data: bytes, size: int = IMAGE_SIZE, *, name: str = "upload") -> np.ndarray:
-    """An uploaded photo as one (size, size) model input; ImageError if it is not one."""
-    return to_gray(decode(data, name=name), size)
+def photo_from_bytes(data: bytes, fmt: ImageFormat, *, name: str = "upload") -> np.ndarray:
+    """An uploaded photo of any size or mode (RGBA, palette, ...) as one input of a model
+    reading `fmt`; ImageError if it is not an image."""
+    return fmt.convert(decode(data, name=name))
 
 
 def classify_images(model: Any, images: np.ndarray, top: int = 3) -> list[dict[str, Any]]:
@@ -155,7 +161,7 @@ def classify(
 ) -> tuple[pd.DataFrame, list[ImageProblem], ModelVersion]:
     """Predicted categories of photo files (unreadable files reported, not fatal)."""
     model, version = load_model(settings, name)
-    images, kept, problems = read_photos(files, model.config.image_size)
+    images, kept, problems = read_photos(files, model.input_format)
     rows = classify_images(model, images, top) if len(images) else []
     frame = pd.DataFrame(
         {
@@ -184,7 +190,7 @@ def similar(
         raise ValueError(f"{version.path} has no visual search index; train with search on")
     if item_id is not None:
         return model.search_.similar_items(item_id, k), version
-    image = to_gray(decode(Path(file)), model.config.image_size)
+    image = model.input_format.convert(decode(Path(file)))
     return model.search_.similar_to(model.embed(image[None])[0], k), version
 
 
@@ -204,7 +210,8 @@ def check(settings: Settings, *, name: str | None = None, min_confidence: float 
     from shopsense.images.catalogue import check_catalogue
 
     model, version = load_model(settings, name)
-    view = image_set(settings, size=model.config.image_size)
+    fmt = model.input_format
+    view = image_set(settings, size=fmt.size, channels=fmt.channels)
     flags = check_catalogue(model, view, min_confidence=min_confidence)
     folder = Path(settings.reports_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,9 @@ catalogue item or an uploaded photo.
 Answers come from the active version of `images/<name>` (trained with
 `shopsense images train`); the newest trained name serves when a request names none. A
 model is loaded on first use and again when another version becomes active. Uploads are
-multipart files, refused when over the service's body limit (413) or not a decodable
-image (422).
+multipart files of any size and mode (RGB, RGBA, palette, grayscale PNG/JPEG), read the
+way the model was trained (its side, channels and inversion); refused when over the
+service's body limit (413) or not a decodable image (422).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class SimilarOut(BaseModel):
     items: list[Neighbour]
 
 
-async def _photo(upload: UploadFile, size: int, limit: int) -> Any:
+async def _photo(upload: UploadFile, fmt: Any, limit: int) -> Any:
     from shopsense.images.workflows import photo_from_bytes
 
     data = await upload.read(limit + 1)
@@ -100,7 +101,7 @@ async def _photo(upload: UploadFile, size: int, limit: int) -> Any:
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
     try:
-        return await run_in_threadpool(photo_from_bytes, data, size, name=upload.filename or "")
+        return await run_in_threadpool(photo_from_bytes, data, fmt, name=upload.filename or "")
     except ImageError as e:
         raise HTTPException(422, str(e)) from None
 
@@ -121,7 +122,7 @@ async def classify(
 
     model, version = await run_in_threadpool(models.get, name)
     limit = request.app.state.service.settings.max_body_bytes
-    photo = await _photo(file, model.config.image_size, limit)
+    photo = await _photo(file, model.input_format, limit)
     out = (await run_in_threadpool(classify_images, model, photo[None], 3))[0]
     return ClassifyOut(model=_label(version), **out)
 
@@ -169,7 +170,7 @@ async def similar_upload(
     model, version = await run_in_threadpool(models.get, name)
     search = _search(model, version)
     limit = request.app.state.service.settings.max_body_bytes
-    photo = await _photo(file, model.config.image_size, limit)
+    photo = await _photo(file, model.input_format, limit)
     embedding = (await run_in_threadpool(model.embed, photo[None]))[0]
     frame = await run_in_threadpool(search.similar_to, embedding, k)
     return _similar_out(frame, version, file.filename or "upload")
