@@ -1,4 +1,5 @@
-"""Shared fixtures: small real data sets from the public data folder."""
+"""Shared fixtures: real data that ships (the bundled UCI sample) and small public data sets
+found under SHOPSENSE_DATA_ROOT (skipped without them; see tests/public_data.py)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,19 @@ import pytest
 from shopsense.config import Settings
 from shopsense.data.views import Interactions
 from shopsense.eval.splits import Split, leave_last_out
+from tests.public_data import corpus
 
 
 @pytest.fixture(scope="session")
-def data_root() -> Path:
-    root = Settings().data_root
-    if not (root / "movielens-100k" / "u.data.gz").exists():
-        pytest.fail(f"public data sets not found under {root}; set SHOPSENSE_DATA_ROOT")
-    return root
+def movielens_root() -> Path:
+    return corpus("movielens-100k")
 
 
 @pytest.fixture(scope="session")
-def ml_events(data_root: Path) -> pd.DataFrame:
+def ml_events(movielens_root: Path) -> pd.DataFrame:
     """MovieLens 100k ratings as an events frame (user_id, item_id, value, timestamp)."""
     frame = pd.read_csv(
-        data_root / "movielens-100k" / "u.data.gz",
+        movielens_root / "movielens-100k" / "u.data.gz",
         sep="\t",
         names=["user_id", "item_id", "value", "unix"],
         dtype={"user_id": str, "item_id": str},
@@ -35,15 +34,15 @@ def ml_events(data_root: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def ml_items(data_root: Path) -> pd.DataFrame:
+def ml_items(movielens_root: Path) -> pd.DataFrame:
     """MovieLens 100k catalogue: item_id, title, category (genres joined by '|')."""
     genres = [
         line.split("|")[0]
-        for line in (data_root / "movielens-100k" / "u.genre").read_text().splitlines()
+        for line in (movielens_root / "movielens-100k" / "u.genre").read_text().splitlines()
         if line.strip()
     ]
     raw = pd.read_csv(
-        data_root / "movielens-100k" / "u.item",
+        movielens_root / "movielens-100k" / "u.item",
         sep="|",
         header=None,
         encoding="latin-1",

@@ -15,4 +15,14 @@ def test_defaults_point_at_an_embedded_store(monkeypatch):
     monkeypatch.delenv("SHOPSENSE_STORE_PATH", raising=False)
     s = Settings()
     assert s.store_path == Path("shopsense.duckdb") and s.models_dir == Path("models")
-    assert (s.data_root / "movielens-100k").is_dir()
+
+
+def test_data_root_is_a_user_setting_not_the_checkout_layout(monkeypatch, tmp_path):
+    monkeypatch.delenv("SHOPSENSE_DATA_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert Settings().data_root == tmp_path / "cache" / "shopsense" / "data"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Settings().data_root == tmp_path / ".cache" / "shopsense" / "data"
+    monkeypatch.setenv("SHOPSENSE_DATA_ROOT", str(tmp_path / "mine"))
+    assert Settings().data_root == tmp_path / "mine"

@@ -16,13 +16,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_root() -> Path:
-    """Where the public data sets live: `../shared/data` beside the repository checkout."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "data"
-        if (parent / "pyproject.toml").exists() and candidate.is_dir():
-            return candidate
-    return Path.cwd().parent / "shared" / "data"
+    """A per-user cache folder for public data sets (`$XDG_CACHE_HOME/shopsense/data`).
+
+    Never a path of a development layout: a user's clone has nothing beside it. Set
+    `SHOPSENSE_DATA_ROOT` to the folder that holds the data set folders.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "shopsense" / "data"
 
 
 class Settings(BaseSettings):
@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="root of the model registry")
     reports_dir: Path = Field(Path("reports"), description="where evaluation reports go")
     data_root: Path = Field(
-        default_factory=_default_data_root, description="folder of the public data sets"
+        default_factory=_default_data_root,
+        description="folder holding the public data set folders (SHOPSENSE_DATA_ROOT)",
     )
     threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads to use"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from shopsense.behavior.anomaly import (
     LABEL_DEFINING,
     IsolationForestDetector,
@@ -28,6 +27,7 @@ from shopsense.behavior.anomaly import (
 )
 from shopsense.data.sources import load_sample, load_source
 from shopsense.recommend.base import NotFittedError
+from tests.public_data import corpus
 
 PRICE_FEATURES = {"price_ratio_min", "off_price_share", "line.price_ratio"}
 SPEED_FEATURES = {"events_log", "duration_log", "gap_mean_log", "gap_min_log", "gap_max_log"}
@@ -73,9 +73,9 @@ def injected_orders(orders):
 
 
 @pytest.fixture(scope="module")
-def events(data_root):
+def events():
     """The first 1,500 sessions of the DIGINETICA sample (by session start)."""
-    ev = load_source("diginetica-sample", data_root).tables["events"]
+    ev = load_source("diginetica-sample", corpus("diginetica-sample")).tables["events"]
     first = ev.groupby("session_id")["timestamp"].min().sort_values().index[:1500]
     return ev[ev["session_id"].isin(first)]
 

@@ -1,26 +1,20 @@
-"""The Fashion-MNIST loader against the real files in shared/data."""
+"""The Fashion-MNIST loader against the full public files, and against the slice that ships."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from shopsense.config import Settings
 from shopsense.data.schema import TABLES
 from shopsense.data.sources import load_source
 from shopsense.data.sources.fashion_mnist import CATEGORIES, DATASET, read_split
 from shopsense.images.io import ImageReader
-
-DATA_ROOT = Path(Settings().data_root)
+from tests.public_data import SHIPPED, corpus
 
 
 @pytest.fixture(scope="module")
 def data():
-    if not (DATA_ROOT / DATASET).is_dir():
-        pytest.skip(f"{DATASET} not found under {DATA_ROOT}")
-    return load_source(DATASET)
+    return load_source(DATASET, corpus(DATASET))
 
 
 def test_items_and_images_follow_the_schema(data):
@@ -33,7 +27,7 @@ def test_items_and_images_follow_the_schema(data):
 
 
 def test_archive_rows_decode_to_the_split_arrays(data):
-    train, labels, ids = read_split("train")
+    train, labels, ids = read_split("train", corpus(DATASET))
     rows = data.tables["images"].set_index("item_id").loc[[ids[0], ids[59_999]]]
     got, kept, problems = ImageReader().read_many(rows["path"].tolist(), 28)
     assert not problems and kept.tolist() == [0, 1]
@@ -45,3 +39,12 @@ def test_archive_rows_decode_to_the_split_arrays(data):
 def test_unknown_split_is_refused():
     with pytest.raises(ValueError, match="split"):
         read_split("validation")
+
+
+def test_the_shipped_slice_reads_with_the_same_loader():
+    data = load_source(DATASET, SHIPPED)
+    items, images = data.tables["items"], data.tables["images"]
+    assert len(items) == 4000 and (items["category"].value_counts() == 400).all()
+    assert "3,000 train, 1,000 test" in data.notes[0]
+    got, _, problems = ImageReader().read_many(images["path"].head(3).tolist(), 28)
+    assert not problems and got.shape == (3, 28, 28) and got.std() > 0

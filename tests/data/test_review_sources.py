@@ -1,4 +1,5 @@
-"""The review and Q&A loaders, checked against the real files in shared/data."""
+"""The review and Q&A loaders, checked against the real files under SHOPSENSE_DATA_ROOT
+(skipped without them)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shopsense.config import Settings
 from shopsense.data.schema import TABLES
 from shopsense.data.sources import SourceData, load_source
 from shopsense.data.store import Store
+from tests.public_data import corpus
 
-DATA_ROOT = Path(Settings().data_root)
 NAMES = (
     "online-shopping-10-cats",
     "womens-ecommerce-clothing-reviews",
@@ -24,9 +24,7 @@ NAMES = (
 
 
 def _load(name: str) -> SourceData:
-    if not (DATA_ROOT / name).is_dir():
-        pytest.skip(f"data set {name} not found under {DATA_ROOT}")
-    return load_source(name)
+    return load_source(name, corpus(name))
 
 
 @pytest.mark.parametrize("name", NAMES)

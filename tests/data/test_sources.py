@@ -1,4 +1,5 @@
-"""The loaders of the public data sets, checked against the real files in shared/data."""
+"""The loaders of the public data sets, checked against the real files under
+SHOPSENSE_DATA_ROOT (skipped without them)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from shopsense.config import Settings
 from shopsense.data.schema import TABLES, ColumnType
 from shopsense.data.sources import (
     SAMPLE_DIVISOR,
@@ -20,14 +19,11 @@ from shopsense.data.sources import (
     load_source,
 )
 from shopsense.data.sources.uci_online_retail import NON_PRODUCT_CODES, is_product_code
-
-DATA_ROOT = Path(Settings().data_root)
+from tests.public_data import corpus
 
 
 def _load(name: str, **options: object) -> SourceData:
-    if not (DATA_ROOT / name).is_dir():
-        pytest.skip(f"data set {name} not found under {DATA_ROOT}")
-    return load_source(name, **options)
+    return load_source(name, corpus(name), **options)
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +33,8 @@ def uci() -> SourceData:
 
 @pytest.fixture(scope="module")
 def uci_raw() -> pd.DataFrame:
-    if not (DATA_ROOT / "uci-online-retail").is_dir():
-        pytest.skip("uci-online-retail not found")
     return pd.read_csv(
-        DATA_ROOT / "uci-online-retail" / "online_retail.csv.gz",
+        corpus("uci-online-retail") / "uci-online-retail" / "online_retail.csv.gz",
         dtype=str,
         keep_default_na=False,
     )
@@ -106,6 +100,7 @@ def test_registry_and_errors(tmp_path: Path) -> None:
         "womens-ecommerce-clothing-reviews",
         "amazon-all-beauty-5core",
         "amazon-qa-appliances",
+        "grocery-store-images",
     }
     with pytest.raises(KeyError, match="movielens-100k"):
         load_source("no-such-set")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
-
 from shopsense.data.schema import ORDER_LINES, TABLES
 from shopsense.data.stats import StoreStats
 from shopsense.data.store import Store
+from tests.public_data import corpus
 
 Write = Callable[[str, str | bytes], Path]
 
@@ -68,9 +68,9 @@ def test_event_figures(store: Store, write: Write) -> None:
     assert "0.444444" in text and "2016-01-03 10:00 .. 2016-01-05 12:00" in text
 
 
-def test_uci_sample_figures_match_pandas(store: Store, data_root: Path) -> None:
+def test_uci_sample_figures_match_pandas(store: Store) -> None:
     """The first 2,000 lines of UCI Online Retail, loaded through write_frame."""
-    source = data_root / "uci-online-retail" / "online_retail.csv.gz"
+    source = corpus("uci-online-retail") / "uci-online-retail" / "online_retail.csv.gz"
     raw = pd.read_csv(source, nrows=1999, dtype=str, keep_default_na=False)
     frame = raw.rename(
         columns={

@@ -10,7 +10,7 @@ from tests.images.shop import TINY, sample
 
 @pytest.fixture(scope="session")
 def train_set():
-    return sample("train", 4000, seed=0)
+    return sample("train", 3000, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -1,39 +1,32 @@
-"""Small real slices of Fashion-MNIST for the image tests, and a shop (store + registry)
-holding some of its photos plus a folder of PNG files, one of them truncated."""
+"""Small real slices of Fashion-MNIST (the slice that ships in tests/corpora) for the image
+tests, and a shop (store + registry) holding some of its photos plus a folder of PNG files,
+one of them truncated."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from shopsense.config import Settings
 from shopsense.data.sources.fashion_mnist import (
     CATEGORIES,
-    DATASET,
     fashion_mnist_files,
     read_split,
 )
 from shopsense.images.data import ImageSet
 from shopsense.images.io import archive_rows
+from tests.public_data import SHIPPED
 
-DATA_ROOT = Path(Settings().data_root)
 NAMES = np.asarray(CATEGORIES, dtype=object)
 #: a quick network: the tests check learning, not the benchmark's accuracy
 TINY = {"widths": [16, 32, 64], "epochs": 4, "batch_size": 64, "threads": 1}
 
 
-def need_data() -> None:
-    if not (DATA_ROOT / DATASET).is_dir():
-        pytest.skip(f"{DATASET} not found under {DATA_ROOT}")
-
-
 def sample(split: str, n: int, seed: int = 0) -> ImageSet:
     """n random images of a split (the archives are class-sorted: never take a prefix)."""
-    need_data()
-    images, labels, ids = read_split(split)
+    images, labels, ids = read_split(split, SHIPPED)
     rows = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
     return ImageSet(images[rows], np.asarray(ids, dtype=object)[rows], NAMES[labels[rows]])
 
@@ -61,7 +54,6 @@ def build_shop(root: Path, n: int = 1500) -> Settings:
     from shopsense.data.store import Store
     from shopsense.images import workflows
 
-    need_data()
     settings = Settings(
         store_path=root / "shop.duckdb",
         models_dir=root / "models",
@@ -69,8 +61,8 @@ def build_shop(root: Path, n: int = 1500) -> Settings:
         threads=1,
         api_keys=["k" * 20],
     )
-    archive, _ = fashion_mnist_files()["train"]
-    _, labels, ids = read_split("train")
+    archive, _ = fashion_mnist_files(SHIPPED)["train"]
+    _, labels, ids = read_split("train", SHIPPED)
     rows = archive_rows(archive, ids, NAMES[labels])
     pick = np.random.default_rng(1).choice(np.arange(1, len(rows)), n - 1, replace=False)
     pick = np.sort(np.append(pick, 0))  # fm-train-00000 is always there

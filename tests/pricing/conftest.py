@@ -6,16 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from shopsense.data.sources import load_sample
 from shopsense.pricing.demand import demand_view
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel, panel_from_order_lines, read_price_panel
+from tests.public_data import corpus
 
 
 @pytest.fixture(scope="session")
-def retail_csv(data_root: Path) -> Path:
-    return data_root / "retail-price-optimization" / "retail_price.csv"
+def retail_csv() -> Path:
+    return corpus("retail-price-optimization") / "retail-price-optimization" / "retail_price.csv"
 
 
 @pytest.fixture(scope="session")

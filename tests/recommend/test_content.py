@@ -26,12 +26,13 @@ from shopsense.eval.evaluate import evaluate
 from shopsense.eval.splits import Split, leave_last_out
 from shopsense.recommend.content import ContentBased
 from tests.contracts import check_contract, check_learns
+from tests.public_data import corpus
 
 
 @pytest.fixture(scope="module")
-def retail(data_root: Path) -> tuple[Split, pd.DataFrame]:
+def retail() -> tuple[Split, pd.DataFrame]:
     """A quarter of the UCI Online Retail customers, first purchase of each product."""
-    path = data_root / "uci-online-retail" / "online_retail.csv.gz"
+    path = corpus("uci-online-retail") / "uci-online-retail" / "online_retail.csv.gz"
     if not path.exists():
         pytest.fail(f"{path} not found; set SHOPSENSE_DATA_ROOT")
     raw = pd.read_csv(

@@ -1,4 +1,6 @@
-"""Small real slices of the review corpora, shared by the review tests (loaded once)."""
+"""Review data shared by the review tests (loaded once): the shop's own reviews and questions
+that ship with the tests (English and Chinese), and small slices of the public corpora
+(skipped without them)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopsense.config import Settings
 from shopsense.data.sources import load_source
+from tests import shop
+from tests.public_data import corpus
 
-DATA_ROOT = Path(Settings().data_root)
 ASPECT_SAMPLE = Path(__file__).parent / "data" / "aspects_en.csv"
 
 
 def _load(name: str, table: str) -> pd.DataFrame:
-    if not (DATA_ROOT / name).is_dir():
-        pytest.skip(f"data set {name} not found under {DATA_ROOT}")
-    return load_source(name).tables[table]
+    return load_source(name, corpus(name)).tables[table]
 
 
 def _balanced(frame: pd.DataFrame, label: np.ndarray, n: int, seed: int) -> pd.DataFrame:
@@ -50,6 +50,19 @@ def qa_questions() -> pd.DataFrame:
     q = _load("amazon-qa-appliances", "questions")
     items = sorted(q["item_id"].unique())[:40]
     return q[q["item_id"].isin(items)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def shop_reviews() -> pd.DataFrame:
+    """The shop's reviews with a 1-2 or 4-5 star rating, `label` 0/1, both languages."""
+    frame = shop.reviews()
+    frame = frame[frame["label"].notna()].reset_index(drop=True)
+    return frame.assign(label=frame["label"].astype(int), category=frame["item_id"])
+
+
+@pytest.fixture(scope="session")
+def shop_questions() -> pd.DataFrame:
+    return shop.questions()
 
 
 def halves(frame: pd.DataFrame, train: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,6 +14,7 @@ from shopsense.reviews.qa import (
     passages_from_store,
     retrieval_metrics,
 )
+from tests import shop
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,13 @@ def test_metrics_and_held_out_questions() -> None:
     assert m["recall_at_5"] == pytest.approx(2 / 3) and m["recall_at_1"] == 0
     held = held_out_questions(100)
     assert len(held) == 20 and np.array_equal(held, held_out_questions(100))
+
+
+def test_the_shops_own_questions_find_their_answers() -> None:
+    """English and Chinese questions of the test shop, held out per item (15 of 80)."""
+    results = evaluate_answers(shop.questions()).set_index(["method", "scope"])
+    answers = shop.questions()["answer"].notna().sum()
+    for method in ("bm25", "embedding"):
+        corpus = results.loc[(method, "corpus")]
+        assert corpus["recall_at_5"] >= 0.4 > 5 / answers, (method, corpus.to_dict())
+        assert results.loc[(method, "item"), "mrr_at_10"] >= 0.6

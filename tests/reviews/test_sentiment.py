@@ -34,6 +34,20 @@ def _fit_and_check(
     return model
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_tfidf_learns_the_shops_own_reviews(shop_reviews, language, tmp_path) -> None:
+    """The shop's 221 rated reviews per language: 70% to learn, 30% held out."""
+    frame = shop_reviews[shop_reviews["language"] == language].reset_index(drop=True)
+    fit, test = halves(frame, int(0.7 * len(frame)))
+    model = SentimentClassifier("tfidf").fit(list(fit["text"]), fit["label"].to_numpy())
+    p = model.predict_proba(list(test["text"]))
+    m = sentiment_metrics(test["label"], (p >= 0.5).astype(int), test["category"])
+    # positives are the majority (about 70%): it must beat saying "positive" to everyone
+    assert m["accuracy"] >= m["majority_accuracy"] + 0.08 and m["macro_f1"] >= 0.65, m
+    loaded = SentimentClassifier.load(model.save(tmp_path / language))
+    np.testing.assert_allclose(loaded.predict_proba(list(test["text"])), p, atol=1e-6)
+
+
 def test_tfidf_learns_chinese(zh_reviews, tmp_path) -> None:
     _fit_and_check("tfidf", zh_reviews, 3000, 0.85, tmp_path)
 

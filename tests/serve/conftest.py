@@ -22,6 +22,8 @@ from shopsense.images import workflows as images
 from shopsense.pricing import workflows as pricing
 from shopsense.reviews import workflows as reviews
 from shopsense.serve.app import create_app
+from tests import shop as test_shop
+from tests.public_data import SHIPPED
 
 KEY = "test-key-0123456789"
 
@@ -48,14 +50,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     workflows.train(settings, "bpr", {"epochs": 5, "factors": 16})
     workflows.evaluate_models(settings, ["popular", "ease"], progress=False)
     behavior.segment(settings, method="rfm")
-    with Store(settings.store_path) as store:  # a slice of real reviews and questions
-        clothing = load_source("womens-ecommerce-clothing-reviews").tables["reviews"]
-        store.write_frame("reviews", clothing.head(1500), source="clothing slice")
-        qa = load_source("amazon-qa-appliances").tables["questions"]
-        few = sorted(qa["item_id"].unique())[:20]
-        store.write_frame("questions", qa[qa["item_id"].isin(few)], source="qa slice")
+    with Store(settings.store_path) as store:  # the test shop's own reviews and questions
+        written = test_shop.reviews().drop(columns="label")
+        store.write_frame("reviews", written, source="shop reviews")
+        store.write_frame("questions", test_shop.questions(), source="shop questions")
     reviews.train(settings, language="en")
-    photos = load_source("fashion-mnist").tables["images"].sample(600, random_state=0)
+    photos = load_source("fashion-mnist", SHIPPED).tables["images"].sample(600, random_state=0)
     with Store(settings.store_path) as store:  # some real product photos
         store.write_frame("images", photos, source="fashion-mnist slice")
     tiny = {"widths": [8, 16, 32], "epochs": 2, "batch_size": 64, "threads": 1}

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from shopsense.pricing import workflows
 from shopsense.serve.app import create_app
+from tests.public_data import corpus
 
 
 def test_before_any_estimate_the_answer_says_how_to_get_one(fresh_shop):
@@ -20,8 +21,8 @@ def test_before_any_estimate_the_answer_says_how_to_get_one(fresh_shop):
         assert r.status_code == 503 and "shopsense pricing forecast" in r.json()["detail"]
 
 
-def test_an_estimate_on_another_data_set_is_not_served(fresh_shop, data_root):
-    csv = data_root / "retail-price-optimization" / "retail_price.csv"
+def test_an_estimate_on_another_data_set_is_not_served(fresh_shop):
+    csv = corpus("retail-price-optimization") / "retail-price-optimization" / "retail_price.csv"
     workflows.elasticity(fresh_shop, file=csv, params={"n_boot": 50})
     with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
         r = client.get("/v1/pricing/elasticity/bed1")

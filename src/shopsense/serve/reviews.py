@@ -142,7 +142,10 @@ def answer(body: QuestionIn, request: Request) -> AnswerOut:
             rank=int(r["rank"]),
             text=str(r["text"]),
             source=Source(type=str(r["source"]), id=str(r["source_id"])),
-            answered_question=r["answered_question"],
+            # a review or description passage answers no earlier question: null, not NaN
+            answered_question=r["answered_question"]
+            if isinstance(r["answered_question"], str)
+            else None,
         )
         for r in frame.to_dict(orient="records")
     ]

@@ -93,8 +93,10 @@ def load_fashion_mnist(root: Path | str | None = None) -> SourceData:
     items_frame = conform("items", pd.concat(items, ignore_index=True))
     images_frame = conform("images", pd.concat(images, ignore_index=True))
     counts = items_frame["category"].value_counts()
+    sizes = {split: len(rows) for split, rows in zip(files, images, strict=True)}
     notes = (
-        f"items: {len(items_frame):,} product photos (60,000 train, 10,000 test) in "
+        f"items: {len(items_frame):,} product photos ({sizes['train']:,} train, "
+        f"{sizes['test']:,} test) in "
         f"{len(counts)} categories of {counts.min():,}-{counts.max():,} items each; item ids "
         "fm-<split>-<index>, where index counts within the class-sorted archive",
         "images: path '<archive>#<index>' points into the gzipped IDX archive (28x28 "
