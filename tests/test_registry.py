@@ -56,7 +56,7 @@ def test_a_behaviour_model_is_stored_and_loaded_like_a_recommender(tmp_path):
     from shopsense.behavior.segments import CustomerSegmenter
     from shopsense.data.sources import load_sample
 
-    history = CustomerHistory.from_order_lines(load_sample().tables["order_lines"])
+    history = CustomerHistory.from_order_lines(load_sample().order_lines_view())
     model = CustomerSegmenter(method="rfm").fit(history)
     registry = Registry(tmp_path)
     version = registry.save(model, task="behavior")

@@ -101,7 +101,8 @@ def load_interactions(store: Store, *, keep: str = "all") -> Interactions:
 
 
 def load_items(store: Store) -> pd.DataFrame:
-    return store.read("items")
+    """The catalogue's products (postage, fees and vouchers are never recommended)."""
+    return store.read("items", where="kind IS NULL OR kind = 'product'")
 
 
 def data_fingerprint(data: Interactions) -> dict[str, Any]:

@@ -18,7 +18,9 @@ def sample():
 @pytest.fixture(scope="module")
 def history(sample):
     return CustomerHistory.from_order_lines(
-        sample["order_lines"], groups=product_groups(sample["items"], n_groups=5)
+        sample["order_lines"],
+        items=sample["items"],
+        groups=product_groups(sample["items"], n_groups=5),
     )
 
 

@@ -30,7 +30,7 @@ FAST = {"epochs": 20}
 
 @pytest.fixture(scope="module")
 def lines():
-    return load_sample().tables["order_lines"]
+    return load_sample().order_lines_view()
 
 
 @pytest.fixture(scope="module")

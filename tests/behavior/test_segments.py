@@ -32,7 +32,9 @@ FAST = {"epochs": 5, "stability_seeds": 0, "n_init": 2}
 def history():
     tables = load_sample().tables
     return CustomerHistory.from_order_lines(
-        tables["order_lines"], groups=product_groups(tables["items"], n_groups=5)
+        tables["order_lines"],
+        items=tables["items"],
+        groups=product_groups(tables["items"], n_groups=5),
     )
 
 

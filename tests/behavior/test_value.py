@@ -109,7 +109,7 @@ def test_gamma_gamma_expected_spend_is_unbiased(simulated):
 
 @pytest.fixture(scope="module")
 def history():
-    return CustomerHistory.from_order_lines(load_sample().tables["order_lines"])
+    return CustomerHistory.from_order_lines(load_sample().order_lines_view())
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from shopsense.data.schema import TABLES, ColumnType
 from shopsense.data.sources import (
     SAMPLE_DIVISOR,
@@ -175,8 +176,14 @@ def test_uci_tables(uci: SourceData, uci_raw: pd.DataFrame) -> None:
     items = uci.tables["items"].set_index("item_id")
     assert items.loc["85123A", "title"] == "WHITE HANGING HEART T-LIGHT HOLDER"
     assert items.loc["85123A", "price"] > 0
-    assert not items.index.isin(list(NON_PRODUCT_CODES)).any()
-    assert not items.index.str.startswith("gift_").any()
+    special = items.index.isin(list(NON_PRODUCT_CODES))
+    assert (items.loc[special, "kind"] != "product").all()
+    assert (items.loc[~special & ~items.index.str.startswith("gift_"), "kind"] == "product").all()
+    assert items.loc["POST", "kind"] == "shipping" and items.loc["M", "kind"] == "adjustment"
+    line_types = lines["line_type"].value_counts()
+    assert line_types["cancellation"] == (lines["invoice_id"].str.startswith("C")).sum()
+    assert set(line_types.index) == {"sale", "cancellation", "adjustment"}
+    assert (items.loc[items.index.str.startswith("gift_"), "kind"] == "voucher").all()
 
 
 def test_uci_events(uci: SourceData) -> None:
@@ -234,7 +241,8 @@ def test_netting_consumes_latest_purchases_first(tmp_path: Path) -> None:
     assert len(data.tables["orders"]) == 15
     assert data.tables["orders"]["cancelled"].sum() == 5
     items = data.tables["items"].set_index("item_id")
-    assert items.index.tolist() == ["10001", "10002"]
+    assert items.index.tolist() == ["10001", "10002", "POST"]
+    assert items["kind"].tolist() == ["product", "product", "shipping"]
     assert items.loc["10001", "title"] == "ITEM A" and items.loc["10001", "price"] == 1.0
     assert sorted(data.tables["users"]["user_id"]) == ["1", "2", "3", "4"]
 

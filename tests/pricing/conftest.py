@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from shopsense.data.sources import load_sample
 from shopsense.pricing.demand import demand_view
 from shopsense.pricing.elasticity import ElasticityModel
@@ -25,7 +26,7 @@ def retail_panel(retail_csv: Path) -> PricePanel:
 
 @pytest.fixture(scope="session")
 def sample_lines():
-    return load_sample().tables["order_lines"]
+    return load_sample().order_lines_view()
 
 
 @pytest.fixture(scope="session")

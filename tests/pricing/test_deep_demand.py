@@ -4,6 +4,7 @@ and names what it cannot predict."""
 import numpy as np
 import pandas as pd
 import pytest
+
 from shopsense.data.sources import load_source
 from shopsense.pricing.deep_demand import DeepDemandModel, holdout_comparison, poisson_deviance
 from shopsense.pricing.demand import demand_view
@@ -16,7 +17,7 @@ CUTOFF = "2011-09-01"
 @pytest.fixture(scope="module")
 def panel() -> PricePanel:
     """Weekly panel of the 100 best-selling UCI products (real data, zero-sale weeks kept)."""
-    lines = load_source("uci-online-retail", corpus("uci-online-retail")).tables["order_lines"]
+    lines = load_source("uci-online-retail", corpus("uci-online-retail")).order_lines_view()
     view = demand_view(lines)
     return panel_from_order_lines(lines, items=view.top_items(100), view=view)
 

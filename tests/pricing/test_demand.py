@@ -5,13 +5,12 @@ import pandas as pd
 import pytest
 
 from shopsense.data.sources import load_sample
-from shopsense.data.sources.uci_online_retail import is_product_code
 from shopsense.pricing.demand import demand_view
 
 
 @pytest.fixture(scope="module")
 def lines() -> pd.DataFrame:
-    return load_sample().tables["order_lines"]
+    return load_sample().order_lines_view()
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +26,10 @@ def _lines(rows):
 
 
 def test_totals_equal_netted_order_lines(lines, view):
-    products = lines[is_product_code(lines["item_id"].astype("string"))]
+    products = lines[lines["is_product"]]
     qty = products["quantity"].astype(float)
-    cancels = products["invoice_id"].str.startswith("C") & (qty < 0)
-    sold = qty[qty > 0].sum()
+    cancels = products["takes_back"] & (qty < 0)
+    sold = qty[products["is_sale"]].sum()
     cancelled = -qty[cancels].sum()
     # every cancelled unit is either taken off its original sale or counted as unmatched
     assert view.daily["units"].sum() == sold - cancelled + view.unmatched_cancelled_units
@@ -96,11 +95,15 @@ def test_bad_inputs_name_source_row_and_field():
         demand_view(
             _lines([good, ("2", "22423", 1, -1.0, "2011-01-03 10:00", "c")]), source="shop.csv"
         )
-    with pytest.raises(ValueError, match=r"row 1 field 'quantity': unreadable value 'abc'"):
+    with pytest.raises(ValueError, match=r"row 1: field 'quantity' has an unreadable value 'abc'"):
         demand_view(_lines([good, ("2", "22423", "abc", 1.0, "2011-01-03 10:00", "c")]))
-    with pytest.raises(ValueError, match=r"row 0 field 'unit_price': unreadable"):
+    with pytest.raises(ValueError, match=r"row 0: field 'unit_price' has an unreadable"):
         demand_view(_lines([("1", "85123A", 1, "n/a", "2011-01-03 10:00", "c1")]))
     with pytest.raises(ValueError, match=r"columns \['unit_price'\] are missing"):
         demand_view(_lines([good]).drop(columns="unit_price"))
     # a negative price on a non-product line (bad debt adjustment) is not an error
-    demand_view(_lines([good, ("A5", "B", 1, -11062.06, "2011-01-03 10:00", None)]))
+    bad_debt = _lines([good, ("A5", "B", 1, -11062.06, "2011-01-03 10:00", None)])
+    catalogue = pd.DataFrame({"item_id": ["85123A", "B"], "kind": ["product", "adjustment"]})
+    demand_view(bad_debt, items=catalogue)
+    with pytest.raises(ValueError, match="negative price"):  # unless nobody says so
+        demand_view(bad_debt)

@@ -22,7 +22,7 @@ FAST = {"epochs": 5, "hidden_size": 16, "learning_rate": 3e-3, "patience": 3}
 
 @pytest.fixture(scope="module")
 def view():
-    full = demand_view(load_sample().tables["order_lines"])
+    full = demand_view(load_sample().order_lines_view())
     return full.select(full.top_items(40))
 
 
@@ -110,7 +110,7 @@ def test_save_load_same_forecasts(view, tmp_path, kind):
 
 
 def test_clear_errors(view, tmp_path):
-    lines = load_sample().tables["order_lines"]
+    lines = load_sample().order_lines_view()
     once = lines.groupby("item_id").filter(lambda g: len(g) == 1)["item_id"].iloc[0]
     few = demand_view(lines).select([once, *view.items[:3]])
     message = rf"too little history.*'{once}' \(\d+ days, 1 with a sale\)"

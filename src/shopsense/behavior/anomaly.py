@@ -43,7 +43,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from shopsense.behavior.customers import LINE_COLUMNS
-from shopsense.data.sources.uci_online_retail import is_product_code
+from shopsense.data.orders import order_line_view
 from shopsense.persist import atomic_write_stream, read_model_json, write_json
 from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
@@ -56,7 +56,7 @@ from shopsense.train.trainer import (
 )
 
 EVENT_COLUMNS = ("session_id", "item_id", "timestamp")
-ADJUSTMENT_CODES = frozenset({"B", "M", "m"})
+VIEW_COLUMNS = ("line_type", "kind", "is_product", "is_sale", "takes_back", "country")
 """Stock codes of "Adjust bad debt" (B) and manual price corrections (M, m) in UCI Online
 Retail: the `manual_adjustment` label."""
 RATIO_LIMIT = float(np.log(1000.0))
@@ -177,6 +177,8 @@ class OrderReference:
     """item_id -> median unit price of its purchase lines (not cancelled, price > 0)."""
     lines: pd.Series
     """item_id -> number of those lines."""
+    products: frozenset[str] = frozenset()
+    """Items of kind "product" among them (postage, fees and vouchers are not)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,13 +195,10 @@ class SessionReference:
 def order_reference(order_lines: pd.DataFrame) -> OrderReference:
     """Usual prices from purchase lines (not cancelled, quantity and price > 0)."""
     lines = _order_lines(order_lines)
-    sold = lines[
-        ~lines["invoice_id"].str.startswith("C")
-        & (lines["unit_price"] > 0)
-        & (lines["quantity"] > 0)
-    ]
+    sold = lines[lines["is_sale"] & (lines["unit_price"] > 0)]
     grouped = sold.groupby("item_id")["unit_price"]
-    return OrderReference(grouped.median(), grouped.size().astype(float))
+    products = frozenset(sold.loc[sold["is_product"], "item_id"])
+    return OrderReference(grouped.median(), grouped.size().astype(float), products)
 
 
 def session_reference(events: pd.DataFrame) -> SessionReference:
@@ -222,7 +221,8 @@ def order_units(
     quantity_max_log, quantity_mean_log, price_max_log, price_min_log, price_ratio_min /
     price_ratio_max (log of price / the item's usual price), off_price_share (lines under half
     or over twice it), distinct_share, popularity_mean (log1p lines of the item), hour,
-    weekday, guest, non_product_share, negative_share and cancelled (invoice "C...").
+    weekday, guest, non_product_share, negative_share and cancelled (the invoice returns or
+    cancels something: a line of type return or cancellation).
     Step (line) features: quantity_log, price_log, price_ratio, popularity, negative,
     non_product. Quantities enter as absolute values, so a cancellation shows only through
     negative_share, line.negative and cancelled. `reference` defaults to these lines' own.
@@ -246,7 +246,7 @@ def order_units(
             "price_ratio": ratio,
             "popularity": popularity,
             "negative": (qty < 0).astype(float),
-            "non_product": (~is_product_code(lines["item_id"])).to_numpy(dtype=float),
+            "non_product": (~lines["is_product"]).to_numpy(dtype=float),
         }
     )
     work = steps.assign(
@@ -255,6 +255,7 @@ def order_units(
         off=(np.abs(ratio) > OFF_PRICE).astype(float),
         item=lines["item_id"].to_numpy(),
         guest=lines["customer_id"].isna().to_numpy(dtype=float),
+        takes_back=lines["takes_back"].to_numpy(dtype=float),
         time=lines["time"].to_numpy(),
     )
     g = work.groupby("unit", sort=False)
@@ -281,7 +282,7 @@ def order_units(
             "negative_share": g["negative"].mean(),
         }
     )
-    features["cancelled"] = features.index.str.startswith("C").astype(float)
+    features["cancelled"] = g["takes_back"].max()
     features.index.name = "invoice_id"
     return Units("order", features.astype(float), steps, "line", first)
 
@@ -350,6 +351,8 @@ def _order_lines(frame: pd.DataFrame, source: str = "order_lines") -> pd.DataFra
     if frame.empty:
         raise ValueError(f"{source} has no rows: no orders to score")
     lines = frame.loc[:, list(LINE_COLUMNS)].copy()
+    frame = frame.reset_index(drop=True)
+    lines = lines.reset_index(drop=True)
     lines["time"] = pd.to_datetime(lines["time"], errors="coerce")
     for name in ("quantity", "unit_price"):
         lines[name] = pd.to_numeric(lines[name], errors="coerce").astype(float)
@@ -365,7 +368,10 @@ def _order_lines(frame: pd.DataFrame, source: str = "order_lines") -> pd.DataFra
     lines["item_id"] = lines["item_id"].astype("string").fillna("").astype(str)
     guest = lines["customer_id"].isna() | (lines["customer_id"].astype(str) == "")
     lines["customer_id"] = lines["customer_id"].astype(object).where(~guest, None)
-    return lines.reset_index(drop=True)
+    for name in VIEW_COLUMNS:  # what the order-line view says each line is, if known
+        if name in frame.columns:
+            lines[name] = frame[name].to_numpy()
+    return order_line_view(lines.reset_index(drop=True), source=source)
 
 
 def _session_events(frame: pd.DataFrame, source: str = "events") -> pd.DataFrame:
@@ -945,8 +951,8 @@ def order_labels(
 ) -> pd.DataFrame:
     """Real anomaly labels per invoice (index invoice_id, bool columns):
 
-    - cancellation: the invoice number starts with "C";
-    - manual_adjustment: a line has stock code B (adjust bad debt), M or m (manual);
+    - cancellation: a line of the invoice returns or cancels (line type return/cancellation);
+    - manual_adjustment: a line's item is of kind "adjustment" (manual corrections, bad debt);
     - extreme_quantity: a line's |quantity| is at least `quantity_limit`;
     - off_price: a line with price > 0 costs at most a fifth or at least five times its
       item's usual price in `reference`.
@@ -956,13 +962,14 @@ def order_labels(
     ratio = lines["unit_price"] / usual
     per_line = pd.DataFrame(
         {
-            "manual_adjustment": lines["item_id"].isin(ADJUSTMENT_CODES),
+            "manual_adjustment": lines["kind"] == "adjustment",
             "extreme_quantity": lines["quantity"].abs() >= quantity_limit,
             "off_price": (lines["unit_price"] > 0) & ((ratio <= 0.2) | (ratio >= 5.0)),
         }
     )
     labels = per_line.groupby(lines["invoice_id"], sort=False).any()
-    labels.insert(0, "cancellation", labels.index.str.startswith("C"))
+    taken_back = lines["takes_back"].groupby(lines["invoice_id"], sort=False).any()
+    labels.insert(0, "cancellation", taken_back.reindex(labels.index).to_numpy())
     labels.index.name = "invoice_id"
     return labels
 
@@ -991,7 +998,7 @@ def inject_orders(
         lines["country"] = order_lines["country"].to_numpy()
     rng = np.random.default_rng(random_state)
     n = max(1, round(rate * lines["invoice_id"].nunique()))
-    purchases = lines[~lines["invoice_id"].str.startswith("C")]
+    purchases = lines[~lines.groupby("invoice_id")["takes_back"].transform("any")]
     if kind == "bulk_fraud":
         return _inject_bulk(lines, purchases, reference, n, rng)
     if kind == "price_manipulation":
@@ -1006,7 +1013,9 @@ def _inject_bulk(
     n: int,
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.Index]:
-    known = reference.price[(reference.lines >= 5) & is_product_code(reference.price.index)]
+    known = reference.price[
+        (reference.lines >= 5) & reference.price.index.isin(list(reference.products))
+    ]
     if known.empty:
         raise ValueError("bulk_fraud needs items with at least 5 reference lines")
     dear = known[known >= known.quantile(0.9)]
@@ -1043,7 +1052,7 @@ def _inject_price(
         usual.notna()
         & (purchases["unit_price"] > 0)
         & (purchases["quantity"] > 0)
-        & is_product_code(purchases["item_id"])
+        & purchases["is_product"]
     ]
     invoices = eligible["invoice_id"].unique()
     if len(invoices) == 0:

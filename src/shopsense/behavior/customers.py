@@ -1,6 +1,7 @@
 """The customer view: what each identified customer bought, when, and for how much.
 
-Built from the store's `order_lines` (and `items` for product groups). Everything behaviour
+Built from the order-line view of the store (`shopsense.data.orders`: each line's
+`line_type` and its item's `kind`) and `items` for product groups. Everything behaviour
 models read comes from here, computed as of a cut-off time so that a temporal split never
 lets a model see the period it is evaluated on:
 
@@ -10,8 +11,9 @@ lets a model see the period it is evaluated on:
   statistics, inter-purchase times, cancellations and the mix of product groups.
 
 Guest lines (no customer id) cannot form a history and are left out, counted in `notes`.
-Lines of non-products (postage, fees, bad-debt adjustments) are left out of purchases;
-anomaly detection reads them from the raw lines instead.
+Lines of non-products (items of kind shipping, fee, voucher, adjustment) and adjustment lines
+are left out of purchases; returns and cancellations count as taken back. Anomaly detection
+reads every line instead.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shopsense.data.sources.uci_online_retail import is_product_code
+from shopsense.data.orders import order_line_view, order_lines_from_store
 from shopsense.data.store import Store
 
 LINE_COLUMNS = ("invoice_id", "item_id", "quantity", "unit_price", "time", "customer_id")
@@ -48,8 +50,12 @@ class CustomerHistory:
         groups: pd.Series | None = None,
         cutoff: pd.Timestamp | str | None = None,
         source: str = "order_lines",
+        items: pd.DataFrame | None = None,
     ) -> CustomerHistory:
         """Typed, checked customer lines; `cutoff` defaults to the day after the last line.
+
+        `order_lines` is the order-line view, or raw lines plus the catalogue `items`
+        (item_id, kind) that says which items are products.
 
         Raises ValueError naming `source`, the row and the field when a needed column is
         missing or a value cannot be read, and when no line has a customer id.
@@ -59,7 +65,9 @@ class CustomerHistory:
             raise ValueError(f"{source}: missing column(s) {missing}; need {list(LINE_COLUMNS)}")
         if order_lines.empty:
             raise ValueError(f"{source} is empty: no order lines to build customers from")
-        frame = order_lines.loc[:, list(LINE_COLUMNS)].copy()
+        view = order_line_view(order_lines, items, source=source)
+        frame = order_lines.loc[:, list(LINE_COLUMNS)].copy().reset_index(drop=True)
+        order_lines = order_lines.reset_index(drop=True)
         frame["time"] = pd.to_datetime(frame["time"], errors="coerce")
         for name in ("quantity", "unit_price"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
@@ -80,17 +88,19 @@ class CustomerHistory:
             )
         if guests.any():
             notes.append(f"{int(guests.sum()):,} lines without a customer id left out")
-        products = is_product_code(frame["item_id"].astype(str))
-        if (~products & ~guests).any():
+        products = view["is_product"].to_numpy(dtype=bool)
+        counted = products & (view["is_sale"] | view["takes_back"]).to_numpy(dtype=bool)
+        if (~counted & ~guests).any():
             notes.append(
-                f"{int((~products & ~guests).sum()):,} customer lines of non-products "
-                "(postage, fees, adjustments) left out"
+                f"{int((~counted & ~guests).sum()):,} customer lines of non-products or "
+                "adjustments (postage, fees, vouchers, write-offs) left out"
             )
-        frame = frame[~guests & products]
+        frame["takes_back"] = view["takes_back"].to_numpy(dtype=bool)
+        frame = frame[~guests & counted]
         frame["customer_id"] = frame["customer_id"].astype(str)
         frame["invoice_id"] = frame["invoice_id"].astype(str)
         frame["item_id"] = frame["item_id"].astype(str)
-        frame["cancelled"] = (frame["quantity"] < 0) | frame["invoice_id"].str.startswith("C")
+        frame["cancelled"] = (frame["quantity"] < 0) | frame.pop("takes_back")
         frame["value"] = frame["quantity"] * frame["unit_price"]
         frame = frame.sort_values(["customer_id", "time", "invoice_id"], kind="stable")
         if cutoff is None:
@@ -103,13 +113,13 @@ class CustomerHistory:
         cls, store: Store, *, cutoff: pd.Timestamp | str | None = None, n_groups: int = 12
     ) -> CustomerHistory:
         """From the store's `order_lines`, with product groups from its `items`."""
-        lines = store.read("order_lines", list(LINE_COLUMNS))
+        lines = order_lines_from_store(store)
         if lines.empty:
             raise ValueError(
                 f"the store {getattr(store, 'path', '')} has no order_lines; load orders with "
                 "`shopsense data load uci-online-retail` or `shopsense ingest order_lines FILE`"
             )
-        items = store.read("items", ["item_id", "title", "category"])
+        items = store.read("items", ["item_id", "title", "category", "kind"])
         try:
             groups = product_groups(items, n_groups=n_groups)
         except ValueError:
@@ -231,6 +241,8 @@ def product_groups(items: pd.DataFrame, n_groups: int = 12, seed: int = 0) -> pd
     groups found in the titles (TF-IDF + k-means), each named by its most typical words,
     e.g. "bag|lunch|jumbo". Deterministic for a seed."""
     items = items.set_index("item_id") if "item_id" in items.columns else items
+    if "kind" in items:  # postage, fees and vouchers are no product group
+        items = items[items["kind"].isna() | (items["kind"] == "product")]
     if "category" in items and items["category"].notna().mean() > 0.5:
         return items["category"].astype("string").fillna("other").astype(str)
     titles = items["title"].astype("string").fillna("").str.lower() if "title" in items else None

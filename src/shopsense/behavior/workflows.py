@@ -15,6 +15,7 @@ import pandas as pd
 
 from shopsense.behavior.customers import CustomerHistory
 from shopsense.config import Settings
+from shopsense.data.orders import order_lines_from_store
 from shopsense.persist import atomic_write, write_json
 from shopsense.registry import ModelVersion, Registry
 from shopsense.workflows import open_store
@@ -156,7 +157,7 @@ def anomalies(
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     with open_store(settings) as store:
-        lines = store.read("order_lines")
+        lines = order_lines_from_store(store)
     if lines.empty:
         raise ValueError(f"the store {settings.store_path} has no order_lines to score")
     units = order_units(lines, source=str(settings.store_path))

@@ -31,6 +31,26 @@ class EventType(StrEnum):
     RATING = "rating"
 
 
+class ItemKind(StrEnum):
+    """What a catalogue entry is. Only products are recommended, forecast and priced; the
+    rest (postage, fees, vouchers, bookkeeping) still count in orders and anomalies."""
+
+    PRODUCT = "product"
+    SHIPPING = "shipping"
+    FEE = "fee"
+    VOUCHER = "voucher"
+    ADJUSTMENT = "adjustment"
+
+
+class LineType(StrEnum):
+    """What an order line does: sells, takes a sale back, or corrects the books."""
+
+    SALE = "sale"
+    RETURN = "return"
+    CANCELLATION = "cancellation"
+    ADJUSTMENT = "adjustment"
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a table.
@@ -119,6 +139,13 @@ ITEMS = Table(
         Column("price", F),
         Column("description", S),
         Column("image_path", S, False, "path of the product photo, relative to the store"),
+        Column(
+            "kind",
+            S,
+            False,
+            "product, shipping, fee, voucher or adjustment; empty means product",
+            tuple(ItemKind),
+        ),
     ),
     key=("item_id",),
     upsert=True,
@@ -159,11 +186,20 @@ ORDER_LINES = Table(
     columns=(
         Column("invoice_id", S, True),
         Column("item_id", S, True),
-        Column("quantity", I, True, "units; negative on cancellations and adjustments"),
+        Column("quantity", I, True, "units; negative on returns, cancellations, adjustments"),
         Column("unit_price", F, True),
         Column("time", T, True),
         Column("customer_id", S),
         Column("country", S),
+        Column(
+            "line_type",
+            S,
+            False,
+            "sale, return, cancellation or adjustment; empty: sale if quantity > 0, else return",
+            tuple(LineType),
+        ),
+        Column("reverses_invoice", S, False, "the sale invoice a return or cancellation undoes"),
+        Column("currency", S, False, "ISO 4217 code of unit_price, e.g. GBP"),
     ),
     key=("invoice_id", "item_id", "quantity", "unit_price", "time", "customer_id", "country"),
 )

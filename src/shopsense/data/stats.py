@@ -47,8 +47,8 @@ class EventStats:
 
 @dataclass(frozen=True)
 class OrderLineStats:
-    """Coverage of the invoice lines; cancellations are invoices starting with 'C' or
-    lines with a negative quantity."""
+    """Coverage of the invoice lines; `cancellation_lines` counts returns and cancellations
+    (their line type, or a negative quantity where the type is not given)."""
 
     invoices: int
     customers: int
@@ -95,7 +95,7 @@ class StoreStats:
                     ("customers", f"{ol.customers:,}"),
                     ("items", f"{ol.items:,}"),
                     ("time range", _range(ol.first, ol.last)),
-                    ("cancellation lines", f"{ol.cancellation_lines:,}"),
+                    ("return/cancel lines", f"{ol.cancellation_lines:,}"),
                 ]
             rows.append(("duplicate rows", f"{table.duplicates:,}"))
             empty = {c: n for c, n in table.nulls.items() if n}
@@ -177,7 +177,8 @@ def order_line_stats(con: duckdb.DuckDBPyConnection) -> OrderLineStats:
         con,
         f"SELECT count(DISTINCT invoice_id), count(DISTINCT customer_id), "
         f"count(DISTINCT item_id), min(time), max(time), "
-        f"count(*) FILTER (WHERE starts_with(invoice_id, 'C') OR quantity < 0) "
+        "count(*) FILTER (WHERE line_type IN ('return', 'cancellation') "
+        "OR (line_type IS NULL AND quantity < 0)) "
         f"FROM {_q(ORDER_LINES.name)}",
     )
     return OrderLineStats(

@@ -1,14 +1,14 @@
 """The demand view: product × day (and × week) series of units, revenue, paid price, orders.
 
-Built from order lines (invoice_id, item_id, quantity, unit_price, time, customer_id). Only
-real products count (`is_product_code`). Cancellations (invoices starting with "C", negative
-quantity) are netted against the ORIGINAL sale: per (customer, item) a cancellation takes back
-units of that customer's earlier purchases, latest first (`net_cancelled` of the UCI loader),
-so the units leave the day they were sold, at the price they were sold for. Lines without a
-customer match among themselves (the anonymous customer ""). Cancelled units with no earlier
-purchase in the data are not subtracted anywhere; `DemandView.unmatched_cancelled_units` counts
-them. Other negative quantities (stock adjustments, not "C" invoices) are not sales and are
-dropped.
+Built from the order-line view (`shopsense.data.orders`: invoice_id, item_id, quantity,
+unit_price, time, customer_id, with each line's `line_type` and its item's `kind`). Only
+products count (kind "product"). Returns and cancellations are netted against the ORIGINAL
+sale: per (customer, item) they take back units of that customer's earlier purchases, latest
+first (`shopsense.data.returns.net_returns`), so the units leave the day they were sold, at
+the price they were sold for. Lines without a customer match among themselves (the anonymous
+customer ""). Returned units with no earlier purchase in the data are not subtracted
+anywhere; `DemandView.unmatched_cancelled_units` counts them. Adjustment lines (stock
+write-offs, bookkeeping) are not sales and are dropped.
 
 Gaps are explicit. Every calendar day between the first and last order line is a row for every
 product, with `status`:
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopsense.data.sources.uci_online_retail import is_product_code, net_cancelled
+from shopsense.data.orders import order_line_view
+from shopsense.data.returns import net_returns
 
 STATUSES = ("sold", "zero", "closed", "before")
 REQUIRED = ("invoice_id", "item_id", "quantity", "unit_price", "time")
@@ -109,23 +110,27 @@ class DemandView:
         return out
 
 
-def demand_view(order_lines: pd.DataFrame, *, source: str = "order_lines") -> DemandView:
+def demand_view(
+    order_lines: pd.DataFrame,
+    *,
+    items: pd.DataFrame | None = None,
+    source: str = "order_lines",
+) -> DemandView:
     """Build the daily demand view from order lines; see the module docstring for the rules.
 
-    Raises ValueError naming `source`, the row and the field for missing columns, unreadable
-    quantities/prices/times and negative prices of real products.
+    `order_lines` is the order-line view, or raw lines plus the catalogue's `items` (item_id,
+    kind). Raises ValueError naming `source`, the row and the field for missing columns,
+    unreadable quantities/prices/times and negative prices of real products.
     """
     missing = [c for c in REQUIRED if c not in order_lines.columns]
     if missing:
         raise ValueError(f"{source}: columns {missing} are missing")
-    lines = order_lines.reset_index(drop=True)
-    time = pd.to_datetime(lines["time"], errors="coerce")
-    _check_readable(source, lines, "time", time.isna())
-    items = lines["item_id"].astype("string")
-    _check_readable(source, lines, "item_id", items.isna())
-    products = is_product_code(items).to_numpy(dtype=bool)
-    qty = pd.to_numeric(lines["quantity"], errors="coerce")
-    price = pd.to_numeric(lines["unit_price"], errors="coerce")
+    lines = order_line_view(order_lines, items, source=source)
+    time = lines["time"]
+    items_ = lines["item_id"].astype("string")
+    products = lines["is_product"].to_numpy(dtype=bool)
+    qty = lines["quantity"]
+    price = lines["unit_price"]
     _check_readable(source, lines, "quantity", qty.isna() & products)
     _check_readable(source, lines, "unit_price", price.isna() & products)
     negative = products & (price < 0).to_numpy(dtype=bool)
@@ -133,28 +138,28 @@ def demand_view(order_lines: pd.DataFrame, *, source: str = "order_lines") -> De
         row = int(np.flatnonzero(negative)[0])
         raise ValueError(
             f"{source}: row {row} field 'unit_price': negative price {price.iloc[row]} for item "
-            f"{items.iloc[row]!r} ({int(negative.sum())} such rows)"
+            f"{items_.iloc[row]!r} ({int(negative.sum())} such rows)"
         )
     open_days = pd.DatetimeIndex(time.dt.normalize().unique()).sort_values()
     invoice = lines["invoice_id"].astype("string")
-    cancel = invoice.str.startswith("C", na=False).to_numpy() & (qty < 0).to_numpy()
+    cancel = lines["takes_back"].to_numpy(dtype=bool) & (qty < 0).to_numpy()
     customer = (
         lines["customer_id"].astype("string").fillna("")
         if "customer_id" in lines.columns
         else pd.Series("", index=lines.index, dtype="string")
     )
     frame = pd.DataFrame(
-        {"customer": customer, "item": items, "time": time, "qty": qty.astype("int64")}
+        {"customer": customer, "item": items_, "time": time, "qty": qty.fillna(0).astype("int64")}
     )
-    is_sale = products & (qty > 0).to_numpy()
+    is_sale = products & lines["is_sale"].to_numpy(dtype=bool)
     purchases = frame[is_sale]
     cancels = frame[products & cancel]
-    netted = net_cancelled(purchases, cancels)
+    netted = net_returns(purchases, cancels)
     matched = int(netted["cancelled_units"].sum())
     unmatched = int(-cancels["qty"].sum()) - matched
     sales = pd.DataFrame(
         {
-            "item_id": items[is_sale].to_numpy(),
+            "item_id": items_[is_sale].to_numpy(),
             "date": time[is_sale].dt.normalize().to_numpy(),
             "invoice_id": invoice[is_sale].to_numpy(),
             "units": (purchases["qty"] - netted["cancelled_units"]).to_numpy(dtype=float),

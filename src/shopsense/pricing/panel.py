@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shopsense.data.sources.uci_online_retail import is_product_code
+from shopsense.data.orders import order_line_view
 from shopsense.pricing.demand import DemandView, demand_view
 
 COLUMNS = ("item_id", "category", "period", "price", "units", "price_imputed")
@@ -101,14 +101,17 @@ def panel_from_order_lines(
     categories: pd.Series | None = None,
     source: str = "order_lines",
     view: DemandView | None = None,
+    catalogue: pd.DataFrame | None = None,
 ) -> PricePanel:
     """Weekly ("W") or monthly ("M") price panel from order lines (see the module docstring).
 
+    `lines` is the order-line view (or raw lines plus the `catalogue` with item kinds);
     `categories` maps item_id -> category (e.g. `behavior.customers.product_groups`);
     `view` reuses an already built demand view of the same lines.
     """
     if freq not in ("W", "M"):
         raise ValueError(f"freq must be 'W' or 'M', not {freq!r}")
+    lines = order_line_view(lines, catalogue, source=source)
     view = view if view is not None else demand_view(lines, source=source)
     if items is not None:
         view = view.select([i for i in items if i in set(view.items)])
@@ -173,10 +176,9 @@ def _period_units(view: DemandView, freq: str) -> pd.DataFrame:
 
 def _period_median_price(lines: pd.DataFrame, freq: str, items: set[str]) -> pd.DataFrame:
     sale = (
-        (lines["quantity"] > 0)
-        & ~lines["invoice_id"].astype(str).str.startswith("C")
+        lines["is_sale"]
+        & lines["is_product"]
         & (lines["unit_price"] > 0)
-        & is_product_code(lines["item_id"].astype(str))
         & lines["item_id"].astype(str).isin(items)
     )
     s = lines.loc[sale, ["item_id", "unit_price", "time"]]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense.config import Settings
+from shopsense.data.orders import order_lines_from_store
 from shopsense.data.store import Store
 from shopsense.persist import atomic_write
 from shopsense.pricing.elasticity import ElasticityModel
@@ -60,7 +61,7 @@ def store_panel(
     from shopsense.behavior.customers import product_groups
     from shopsense.pricing.demand import demand_view
 
-    lines = store.read("order_lines")
+    lines = order_lines_from_store(store)
     catalogue = store.read("items")
     if lines.empty:
         raise ValueError(f"{source}: the store has no order lines to price")
@@ -273,7 +274,7 @@ def forecast(
     from shopsense.pricing.forecast import Forecaster, eligible_items
 
     with open_store(settings) as store:
-        lines = store.read("order_lines")
+        lines = order_lines_from_store(store)
     if lines.empty:
         raise ValueError(f"the store {settings.store_path} has no order_lines to forecast")
     view = demand_view(lines, source=f"{settings.store_path}:order_lines")

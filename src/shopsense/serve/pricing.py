@@ -22,6 +22,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
+from shopsense.data.orders import order_lines_from_store
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.policy import PriceConstraints
@@ -105,7 +106,7 @@ class PricingDesk:
             loaded = self._forecasts
             if loaded is None or loaded["path"] != version.path or loaded["stamp"] != stamp:
                 model = registry.load(TASK, version.name, version.version)
-                lines = self.state.read_store(lambda store: store.read("order_lines"))
+                lines = self.state.read_store(order_lines_from_store)
                 view = demand_view(lines).select([i for i in model.items_])
                 frame = model.predict(view)
                 loaded = self._forecasts = {

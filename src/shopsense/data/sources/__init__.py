@@ -1,4 +1,4 @@
-"""Loaders that map the public data sets in `shared/data` into the store's schema.
+"""Loaders that map public data sets (under SHOPSENSE_DATA_ROOT) into the store's schema.
 
 Each loader is a pure reader: it reads the files of one data set and returns a `SourceData`
 whose frames have exactly the columns of `shopsense.data.schema.TABLES`, in order and typed.
@@ -8,7 +8,7 @@ Nothing is written and nothing is fetched from the network.
     >>> data.tables["events"].head()                  # doctest: +SKIP
 
 `load_sample()` reads the small UCI Online Retail subset bundled inside the package, so that
-examples and tests run without `shared/data`.
+examples and tests run without any public data folder.
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ class SourceData:
     name: str
     tables: dict[str, pd.DataFrame]
     notes: tuple[str, ...] = ()
+
+    def order_lines_view(self) -> pd.DataFrame:
+        """The order lines with each line's type and its item's kind resolved (the view
+        customer histories, demand and anomalies read; see `shopsense.data.orders`)."""
+        from shopsense.data.orders import order_line_view
+
+        if "order_lines" not in self.tables:
+            raise KeyError(f"data set {self.name!r} has no order lines")
+        items = self.tables.get("items")
+        return order_line_view(self.tables["order_lines"], items, source=self.name)
 
 
 def conform(table_name: str, frame: pd.DataFrame) -> pd.DataFrame:

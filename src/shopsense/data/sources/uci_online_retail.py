@@ -4,9 +4,16 @@ Files: `<root>/uci-online-retail/online_retail.csv.gz` with the columns InvoiceN
 Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country. Licence CC BY 4.0 (UCI) /
 CC0 (the R package it came from); see that folder's README.md.
 
-Tables: `order_lines` (every row as is), `orders` (one per invoice), `items` (real products),
-`users` (customers) and `events` (purchases of real products by known customers, with
-cancellations netted out unless `net_cancellations=False`).
+Tables: `order_lines` (every row as is, with its line type), `orders` (one per invoice),
+`items` (every stock code, with its kind), `users` (customers) and `events` (purchases of
+real products by known customers, with cancellations netted out unless
+`net_cancellations=False`).
+
+This shop's conventions become data here, and nowhere else: an invoice number starting with
+"C" is a cancellation, "A" a bad-debt adjustment, a negative line on an ordinary invoice a
+stock write-off (`line_type`); postage, fees, vouchers and manual corrections have stock
+codes of their own (`NON_PRODUCT_CODES`, `items.kind`). Every other part of shopsense reads
+`line_type` and `kind` instead of parsing ids.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shopsense.data.schema import EventType
+from shopsense.data.returns import net_returns
+from shopsense.data.schema import EventType, ItemKind, LineType
 from shopsense.data.sources import SourceData, conform, mode_per_group, require_files, resolve_root
 
 DATASET = "uci-online-retail"
@@ -36,31 +44,43 @@ COLUMNS = (
 # every code that is not "5 digits + optional letters" and reading its descriptions. The DCGS*
 # codes look odd but are real products (party bags, dog collars, ...) sold through other
 # channels, so they stay items.
-NON_PRODUCT_CODES: frozenset[str] = frozenset(
-    {
-        "POST",  # POSTAGE
-        "DOT",  # DOTCOM POSTAGE
-        "C2",  # CARRIAGE
-        "M",  # Manual (manual price corrections)
-        "m",  # Manual (one line, lower case)
-        "D",  # Discount
-        "S",  # SAMPLES
-        "B",  # Adjust bad debt
-        "CRUK",  # CRUK Commission (charity)
-        "PADS",  # PADS TO MATCH ALL CUSHIONS (price 0.001, a pricing placeholder)
-        "BANK CHARGES",  # Bank Charges
-        "AMAZONFEE",  # AMAZON FEE
-    }
-)
-NON_PRODUCT_PREFIXES: tuple[str, ...] = ("gift_",)  # gift_0001_10 ...: gift vouchers
+NON_PRODUCT_CODES: dict[str, ItemKind] = {
+    "POST": ItemKind.SHIPPING,  # POSTAGE
+    "DOT": ItemKind.SHIPPING,  # DOTCOM POSTAGE
+    "C2": ItemKind.SHIPPING,  # CARRIAGE
+    "M": ItemKind.ADJUSTMENT,  # Manual (manual price corrections)
+    "m": ItemKind.ADJUSTMENT,  # Manual (one line, lower case)
+    "D": ItemKind.ADJUSTMENT,  # Discount
+    "S": ItemKind.ADJUSTMENT,  # SAMPLES
+    "B": ItemKind.ADJUSTMENT,  # Adjust bad debt
+    "PADS": ItemKind.ADJUSTMENT,  # PADS TO MATCH ALL CUSHIONS (price 0.001, a placeholder)
+    "CRUK": ItemKind.FEE,  # CRUK Commission (charity)
+    "BANK CHARGES": ItemKind.FEE,  # Bank Charges
+    "AMAZONFEE": ItemKind.FEE,  # AMAZON FEE
+}
+NON_PRODUCT_PREFIXES: dict[str, ItemKind] = {"gift_": ItemKind.VOUCHER}  # gift_0001_10 ...
+
+
+def item_kind(codes: pd.Series) -> pd.Series:
+    """The kind of each stock code: product unless it is postage, a fee, a voucher, ..."""
+    kind = codes.map(NON_PRODUCT_CODES).astype(object)
+    for prefix, value in NON_PRODUCT_PREFIXES.items():
+        kind[codes.str.startswith(prefix, na=False)] = value
+    return kind.where(kind.notna(), ItemKind.PRODUCT.value).astype(str)
 
 
 def is_product_code(codes: pd.Series) -> pd.Series:
     """True where a stock code is a real product (not postage, fees, vouchers, ...)."""
-    special = codes.isin(NON_PRODUCT_CODES)
-    for prefix in NON_PRODUCT_PREFIXES:
-        special |= codes.str.startswith(prefix, na=False)
-    return ~special & codes.notna()
+    return (item_kind(codes) == ItemKind.PRODUCT.value) & codes.notna()
+
+
+def line_type(invoices: pd.Series, quantity: pd.Series) -> pd.Series:
+    """What each line does in this shop's books: "C..." invoices cancel, "A..." invoices
+    adjust bad debt, a negative line on an ordinary invoice writes stock off."""
+    kind = np.where(quantity.to_numpy() < 0, LineType.ADJUSTMENT.value, LineType.SALE.value)
+    kind = np.where(invoices.str.startswith("A", na=False), LineType.ADJUSTMENT.value, kind)
+    kind = np.where(invoices.str.startswith("C", na=False), LineType.CANCELLATION.value, kind)
+    return pd.Series(kind, index=invoices.index, dtype=object)
 
 
 def read_online_retail(path: Path) -> pd.DataFrame:
@@ -91,55 +111,6 @@ def read_online_retail(path: Path) -> pd.DataFrame:
     return frame
 
 
-def net_cancelled(purchases: pd.DataFrame, cancels: pd.DataFrame) -> pd.DataFrame:
-    """Which purchases later cancellations of the same customer and item take back.
-
-    `purchases` and `cancels` have columns customer, item, time, qty (qty > 0 for purchases,
-    < 0 for cancellations). Per (customer, item), a cancellation consumes units of that
-    customer's EARLIER purchases, latest first (a stack); cancelled units with no earlier
-    purchase left are ignored (they cancel purchases from before the data starts). A
-    cancellation at the same minute as a purchase does not cancel it (it must be later).
-
-    Returns a frame indexed like `purchases` with `cancelled_units` (0..qty) and `dropped`
-    (all units cancelled). Vectorised: the stack height is the running sum reflected at 0,
-    and a purchase occupying stack levels (before, after] is fully taken back exactly when
-    the stack later falls to `before` or lower.
-    """
-    result = pd.DataFrame(
-        {"cancelled_units": np.zeros(len(purchases), dtype="int64"), "dropped": False},
-        index=purchases.index,
-    )
-    if cancels.empty or purchases.empty:
-        return result
-    keys = ["customer", "item"]
-    cancel_keys = pd.MultiIndex.from_frame(cancels[keys].drop_duplicates())
-    touched = pd.MultiIndex.from_frame(purchases[keys]).isin(cancel_keys)
-    if not touched.any():
-        return result
-    p = purchases.loc[touched, [*keys, "time", "qty"]].assign(kind=1, row=purchases.index[touched])
-    c = cancels[[*keys, "time", "qty"]].assign(kind=0, row=-1)
-    steps = pd.concat([p, c], ignore_index=True)
-    # Same minute: the cancellation goes first, so it cannot take back that purchase.
-    steps = steps.sort_values([*keys, "time", "kind"], kind="stable", ignore_index=True)
-    group = steps.groupby(keys, sort=False).ngroup()
-    running = steps["qty"].groupby(group).cumsum()
-    floor = running.groupby(group).cummin().clip(upper=0)
-    height = running - floor  # stack height after each step (reflected at 0)
-    suffix_min = height.iloc[::-1].groupby(group.iloc[::-1]).cummin().iloc[::-1]
-    later_min = suffix_min.groupby(group).shift(-1)  # lowest height strictly after the step
-    is_purchase = steps["kind"].to_numpy() == 1
-    after = height.to_numpy()[is_purchase]
-    before = after - steps["qty"].to_numpy()[is_purchase]
-    lowest = later_min.to_numpy()[is_purchase]
-    lowest = np.where(np.isnan(lowest), np.inf, lowest)
-    units = np.clip(after - np.maximum(before, lowest), 0, None)
-    units = np.where(np.isinf(units), 0, units).astype("int64")
-    rows = steps["row"].to_numpy()[is_purchase]
-    result.loc[rows, "cancelled_units"] = units
-    result.loc[rows, "dropped"] = lowest <= before
-    return result
-
-
 def load_uci_online_retail(
     root: Path | str | None = None,
     *,
@@ -151,7 +122,7 @@ def load_uci_online_retail(
     `root` is the folder holding the data set folders; `path` reads that file instead (same
     format; used for the bundled sample). With `net_cancellations` (default), purchase events
     that a later cancellation by the same customer for the same item fully takes back are
-    dropped (see `net_cancelled`).
+    dropped (see `shopsense.data.returns.net_returns`).
     """
     if path is None:
         folder = resolve_root(root) / DATASET
@@ -185,6 +156,8 @@ def load_uci_online_retail(
                 "time": time,
                 "customer_id": customer,
                 "country": raw["Country"],
+                "line_type": line_type(invoice, qty),
+                "currency": "GBP",
             }
         ),
     )
@@ -211,8 +184,8 @@ def load_uci_online_retail(
         )
     )
 
-    # items: one per real product code.
-    products = raw.loc[is_product, ["StockCode", "Description", "UnitPrice", "InvoiceNo"]]
+    # items: one per stock code, with its kind.
+    products = raw[["StockCode", "Description", "UnitPrice", "InvoiceNo"]]
     titles_src = products[["StockCode", "Description"]].copy()
     titles_src["Description"] = titles_src["Description"].str.strip().replace("", None)
     title = mode_per_group(titles_src, "StockCode", "Description")
@@ -226,13 +199,16 @@ def load_uci_online_retail(
                 "item_id": item_ids,
                 "title": item_ids.map(title),
                 "price": item_ids.map(median_price),
+                "kind": item_kind(item_ids),
             }
         ),
     )
     excluded_codes = sorted(set(code[~is_product].unique()))
     notes.append(
-        f"items: {len(items):,} product codes; {len(excluded_codes)} non-product codes excluded "
-        f"from items and events ({', '.join(excluded_codes)}); title = the code's most frequent "
+        f"items: {len(items):,} stock codes, {int((items['kind'] == 'product').sum()):,} of "
+        f"them products; {len(excluded_codes)} non-product codes (kind shipping, fee, voucher "
+        f"or adjustment) are left out of events ({', '.join(excluded_codes)}); title = the "
+        "code's most frequent "
         "description, price = median unit price of its non-cancelled lines with price > 0; "
         "category, brand and description are not in this data set (None)"
     )
@@ -263,7 +239,7 @@ def load_uci_online_retail(
     candidates = raw.loc[keep]
 
     cancel_mask = is_cancel & known & (qty.to_numpy() < 0)
-    netting = net_cancelled(
+    netting = net_returns(
         candidates.rename(
             columns={"CustomerID": "customer", "StockCode": "item", "InvoiceDate": "time"}
         ).assign(qty=candidates["Quantity"]),
