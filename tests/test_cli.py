@@ -171,11 +171,21 @@ def test_serve_answers_over_http(shop):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shopsense.cli", "serve", "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "shopsense.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env={**os.environ, **env, "SHOPSENSE_API_KEYS": ""},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):
@@ -237,3 +247,39 @@ def test_anomalies_flags_orders_with_reasons(shop):
     assert len(scores) > 1000 and scores["score"].is_monotonic_decreasing
     result = runner.invoke(app, ["anomalies", "--detector", "magic"], env=env)
     assert result.exit_code == 1 and "isolation_forest" in result.output
+
+
+def test_ingest_with_mapping_options_and_quality(tmp_path):
+    """A file in the shop's own words, mapped with options alone; the report follows."""
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text(
+        "visitor,product,happened\nv1,p1,2024-06-01T10:00:00+02:00\nv1,p2,2024-06-01T08:05:00Z\n"
+    )
+    env = {"SHOPSENSE_STORE_PATH": str(tmp_path / "s.duckdb"), "COLUMNS": "150"}
+    args = [
+        "ingest",
+        "events",
+        str(clicks),
+        "--column",
+        "user_id=visitor",
+        "--column",
+        "item_id=product",
+        "--column",
+        "timestamp=happened",
+        "--set",
+        "event_type=view",
+        "--time-zone",
+        "Europe/Paris",
+    ]
+    dry = runner.invoke(app, [*args, "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "dry run, nothing written" in dry.output and not (tmp_path / "s.duckdb").exists()
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0 and "inserted 2" in result.output, result.output
+    assert "data quality" in result.output
+    quality = runner.invoke(app, ["data", "quality", "--json"], env=env)
+    assert json.loads(quality.output)[0]["table"] == "events"
+    bad = runner.invoke(app, [*args[:3], "--column", "user_id"], env=env)
+    assert bad.exit_code == 1 and "--column takes name=value" in bad.output
+    wrong_zone = runner.invoke(app, [*args[:-1], "Mars/Base"], env=env)
+    assert wrong_zone.exit_code == 1 and "unknown time zone" in wrong_zone.output

@@ -38,8 +38,29 @@ app.add_typer(pricing_app, name="pricing")
 # --------------------------------------------------------------------------- data
 @app.command()
 def ingest(
-    table: Annotated[str, typer.Argument(help="events, items, users, orders or order_lines")],
+    table: Annotated[str, typer.Argument(help="events, items, users, orders, order_lines, ...")],
     file: Annotated[Path, typer.Argument(help="CSV/TSV/Parquet/JSONL file, optionally .gz")],
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="TOML file mapping the file's columns and conventions (docs/data.md)"),
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="schema_column=file_column (repeat; over the mapping file)"),
+    ] = None,
+    set_value: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="column=value for every row, e.g. currency=SEK (repeat)"),
+    ] = None,
+    time_format: Annotated[
+        str | None, typer.Option(help="strftime pattern of the times, e.g. '%d/%m/%Y %H:%M'")
+    ] = None,
+    time_zone: Annotated[
+        str | None, typer.Option(help="the shop's time zone, e.g. Europe/Stockholm")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show the first mapped rows and counts; write nothing")
+    ] = False,
     reject_file: Annotated[
         Path | None,
         typer.Option(help="write bad rows here (with line and reason) and load the rest"),
@@ -47,17 +68,27 @@ def ingest(
     format: Annotated[str | None, typer.Option(help="csv, tsv, parquet or jsonl")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Load a file into a table of the store: all rows, or none if any row is bad."""
+    """Load a file into a table of the store: all rows, or none if any row is bad.
+
+    A mapping (file or options) turns a shop's own export into the schema; every load ends
+    with a data-quality report.
+    """
     from shopsense.data.ingest import IngestError
+    from shopsense.data.mapping import Mapping, MappingError
     from shopsense.data.store import Store
 
     settings = _settings(store)
     try:
+        rules = Mapping.from_file(mapping) if mapping is not None else Mapping()
+        rules = rules.merged(Mapping.from_options(column, set_value, time_format, time_zone))
+        if dry_run:
+            _dry_run(settings, table, file, rules, format)
+            return
         with Store(settings.store_path) as s:
-            report = s.ingest(table, file, reject_path=reject_file, format=format)
+            report = s.ingest(table, file, reject_path=reject_file, format=format, mapping=rules)
     except IngestError as e:
         raise _fail(f"{e}\nnothing was loaded; the store is unchanged") from None
-    except (FileNotFoundError, KeyError, ValueError) as e:
+    except (FileNotFoundError, KeyError, ValueError, MappingError) as e:
         raise _fail(str(e)) from None
     console.print(
         f"{report.table}: read {report.rows_read:,} rows from {report.source}; "
@@ -69,6 +100,70 @@ def ingest(
         console.print(f"bad rows written to {report.reject_path}")
     for w in report.warnings:
         err.print(f"[yellow]warning:[/] {w}")
+    if report.quality is not None:
+        _print_quality([report.quality])
+
+
+def _dry_run(settings, table: str, file: Path, rules, format: str | None) -> None:
+    """Map and check `file` as ingest would, print what it would load, write nothing."""
+    from shopsense.data.orders import kind_counts, order_line_view
+    from shopsense.data.store import Store
+
+    path = settings.store_path
+    store = Store(path, read_only=True) if path.exists() else Store(":memory:")
+    with store as s:
+        checked = s.check(table, file, format=format, mapping=rules)
+        items = s.read("items", ["item_id", "kind"]) if table == "order_lines" else None
+    if checked.fatal:
+        raise checked.error()
+    good = checked.good
+    console.print(
+        f"dry run, nothing written: {checked.rows_read:,} rows read from {checked.source}, "
+        f"{len(good):,} would load into {table}, {len(checked.bad):,} have problems"
+    )
+    _print_frame(good.head(5).astype(str), title=f"first mapped rows of {table}")
+    if table == "order_lines" and len(good):
+        catalogue = items if items is not None and len(items) else None
+        counts = kind_counts(order_line_view(good, catalogue, source=checked.source))
+        _print_frame(counts, title="lines per line type and item kind")
+    for name in ("kind", "event_type", "language"):
+        if name in good.columns and len(good):
+            values = good[name].fillna("(empty)").value_counts().rename("rows").reset_index()
+            _print_frame(values, title=f"rows per {name}")
+    for problem in checked.problems[:10]:
+        err.print(f"[red]problem:[/] {problem}")
+
+
+def _print_quality(reports) -> None:
+    for report in reports:
+        lines = report.lines()
+        console.print(f"[bold]data quality[/] {lines[0]}")
+        for line in lines[1:]:
+            style = "yellow" if "warning:" in line else "dim"
+            console.print(f"[{style}]{line}[/]")
+
+
+@data_app.command("quality")
+def data_quality(
+    table: Annotated[str | None, typer.Argument(help="one table; default: every table")] = None,
+    history: Annotated[bool, typer.Option(help="every past ingest, not only the latest")] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The data-quality report of the latest ingest of each table (or of every ingest)."""
+    from shopsense.data.store import Store
+
+    settings = _settings(store)
+    if not settings.store_path.exists():
+        raise _fail(f"no store at {settings.store_path}; load data first")
+    with Store(settings.store_path, read_only=True) as s:
+        reports = s.quality_reports(table, latest=not history)
+    if as_json:
+        console.print_json(json.dumps([r.to_dict() for r in reports], default=str))
+    elif not reports:
+        console.print("no ingest recorded yet")
+    else:
+        _print_quality(reports)
 
 
 @data_app.command("stats")

@@ -17,7 +17,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -199,8 +199,18 @@ def check_frame(
     return _check(frame, spec, source=source, lines=line_numbers, unit=unit)
 
 
-def check_file(path: str | Path, table: Table | str, *, format: str | None = None) -> Checked:
-    """Read and validate one file without raising for bad rows (the store decides)."""
+def check_file(
+    path: str | Path,
+    table: Table | str,
+    *,
+    format: str | None = None,
+    transform: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None,
+) -> Checked:
+    """Read and validate one file without raising for bad rows (the store decides).
+
+    `transform(frame, source)` maps the file's rows (as read) into the table's columns first,
+    row for row (a shop's mapping, `shopsense.data.mapping`); line numbers are kept.
+    """
     spec = table_named(table) if isinstance(table, str) else table
     path = Path(path)
     source = str(path)
@@ -219,6 +229,8 @@ def check_file(path: str | Path, table: Table | str, *, format: str | None = Non
             return _fatal(
                 spec, source, [Problem(source, None, None, f"cannot read Parquet: {exc}")]
             )
+        if transform is not None:
+            frame = transform(frame, source)
         return _check(frame, spec, source=source, lines=np.arange(1, len(frame) + 1), unit="row")
 
     raw = path.read_bytes()
@@ -244,6 +256,8 @@ def check_file(path: str | Path, table: Table | str, *, format: str | None = Non
         )
     if problems:
         return _fatal(spec, source, problems)
+    if transform is not None:
+        frame = transform(frame, source)
     return _check(frame, spec, source=source, lines=lines, unit="line", structural=structural)
 
 

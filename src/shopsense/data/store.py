@@ -8,6 +8,7 @@ the store never holds half a file. Rows already stored are skipped (logs) or rep
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import uuid
@@ -22,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 
 from shopsense.data.ingest import Checked, IngestError, check_file, check_frame, frame_dtype
+from shopsense.data.mapping import Mapping
+from shopsense.data.quality import QualityReport, item_summary, quality_report
 from shopsense.data.schema import TABLES, ColumnType, Table
 from shopsense.data.schema import table as table_named
 from shopsense.data.stats import StoreStats, compute_stats
@@ -53,6 +56,7 @@ class IngestReport:
     rows_rejected: int
     reject_path: str | None
     warnings: tuple[str, ...]
+    quality: QualityReport | None = None
 
     def summary(self) -> str:
         """One line for a person: what went where."""
@@ -85,6 +89,9 @@ class Store:
         if not read_only:
             for spec in TABLES.values():
                 _run(self._con, spec.ddl())
+            _add_new_columns(self._con)
+            _run(self._con, _LOG_DDL)
+            _run(self._con, _LOG_ITEMS_DDL)
 
     # -- lifecycle
 
@@ -121,16 +128,36 @@ class Store:
         *,
         reject_path: str | Path | None = None,
         format: str | None = None,
+        mapping: Mapping | None = None,
     ) -> IngestReport:
         """Validate and load one file into `table`.
 
         Without `reject_path` any bad row rejects the whole file (IngestError, store
         unchanged). With it, bad rows go to that CSV and the good rows load; faults of the
-        whole file (missing column, bad encoding) still raise.
+        whole file (missing column, bad encoding) still raise. `mapping` maps a shop's own
+        columns and conventions first (`shopsense.data.mapping`).
         """
-        spec = table_named(table)
-        checked = check_file(path, spec, format=format)
+        checked = self.check(table, path, format=format, mapping=mapping)
         return self._apply(checked, reject_path)
+
+    def check(
+        self,
+        table: str,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        mapping: Mapping | None = None,
+    ) -> Checked:
+        """Read, map and validate a file for `table` without writing anything (a dry run)."""
+        spec = table_named(table)
+        transform = None
+        if mapping is not None and not mapping.is_empty:
+            mapping.check_table(table)
+
+            def transform(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+                return mapping.apply(frame, table, source=source)
+
+        return check_file(path, spec, format=format, transform=transform)
 
     def write_frame(
         self,
@@ -165,6 +192,7 @@ class Store:
             raise
         if pending is not None:
             os.replace(pending, Path(str(reject_path)))
+        quality = self._record_quality(checked)
         if superseded:
             warnings.append(
                 f"{superseded:,} rows were superseded by a later row with the same "
@@ -180,7 +208,76 @@ class Store:
             rows_rejected=rejected,
             reject_path=str(reject_path) if pending is not None else None,
             warnings=tuple(warnings),
+            quality=quality,
         )
+
+    def _record_quality(self, checked: Checked) -> QualityReport:
+        """Check the rows just loaded against the store and the previous ingest of the same
+        table, and keep the report (the store's ingest log)."""
+        con, table = self.connection, checked.table.name
+        known_items = set(self.read("items", ["item_id"])["item_id"]) or None
+        users = set(self.read("users", ["user_id"])["user_id"])
+        kinds = self.read("items", ["item_id", "kind"])
+        products = set(kinds.loc[kinds["kind"].isna() | (kinds["kind"] == "product"), "item_id"])
+        last = _run(con, "SELECT max(id) FROM _ingest_log WHERE table_name = ?", [table])[0][0]
+        previous = None
+        if last is not None:
+            previous = con.execute(
+                "SELECT item_id, n_rows AS rows, median_price FROM _ingest_items "
+                "WHERE ingest_id = ?",
+                [last],
+            ).df()
+        report = quality_report(
+            checked.good,
+            table,
+            source=checked.source,
+            known_items=known_items if table != "items" else None,
+            known_users=users or None,
+            product_items=products if known_items else None,
+            previous=previous,
+        )
+        summary = item_summary(checked.good, table)
+        next_id = int(_run(con, "SELECT coalesce(max(id), 0) + 1 FROM _ingest_log")[0][0])
+        _run(con, "BEGIN TRANSACTION")
+        try:
+            _run(
+                con,
+                "INSERT INTO _ingest_log VALUES (?, ?, ?, current_timestamp, ?, ?)",
+                [next_id, table, checked.source, len(checked.good), report.to_json()],
+            )
+            if len(summary):
+                name = f"_summary_{uuid.uuid4().hex}"
+                con.register(name, summary.assign(ingest_id=next_id))
+                try:
+                    _run(con, f"INSERT INTO _ingest_items SELECT ingest_id, item_id, rows, "
+                              f"median_price FROM {name}")  # fmt: skip
+                finally:
+                    con.unregister(name)
+            _run(con, "COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                _run(con, "ROLLBACK")
+            raise
+        return report
+
+    def quality_reports(
+        self, table: str | None = None, *, latest: bool = True
+    ) -> list[QualityReport]:
+        """Data-quality reports of past ingests, newest first (`latest`: one per table)."""
+        try:
+            rows = _run(
+                self.connection,
+                "SELECT table_name, report FROM _ingest_log ORDER BY id DESC",
+            )
+        except duckdb.CatalogException:
+            return []  # a read-only store written by an older version has no log
+        out, seen = [], set()
+        for name, text in rows:
+            if (table is not None and name != table) or (latest and name in seen):
+                continue
+            seen.add(name)
+            out.append(QualityReport.from_dict(json.loads(text)))
+        return out
 
     def _load(self, spec: Table, frame: pd.DataFrame) -> tuple[int, int, int, int]:
         """Insert validated rows in one transaction: (inserted, updated, skipped, superseded)."""
@@ -289,6 +386,31 @@ def _run(
 ) -> list[tuple[Any, ...]]:
     """Execute and fetch every row: DuckDB refuses new work while a result is unfinished."""
     return con.execute(sql, params).fetchall()
+
+
+_LOG_DDL = (
+    "CREATE TABLE IF NOT EXISTS _ingest_log (id BIGINT PRIMARY KEY, table_name VARCHAR, "
+    "source VARCHAR, loaded_at TIMESTAMP, n_rows BIGINT, report VARCHAR)"
+)
+_LOG_ITEMS_DDL = (
+    "CREATE TABLE IF NOT EXISTS _ingest_items (ingest_id BIGINT, item_id VARCHAR, n_rows BIGINT, "
+    "median_price DOUBLE)"
+)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a store made by an older version the optional columns added to the schema since
+    (empty for the rows already there), so old stores open without a conversion step."""
+    rows = _run(con, "SELECT table_name, column_name FROM information_schema.columns")
+    present = {(t, c) for t, c in rows}
+    for spec in TABLES.values():
+        for column in spec.columns:
+            if (spec.name, column.name) not in present and not column.required:
+                _run(
+                    con,
+                    f"ALTER TABLE {_quote(spec.name)} ADD COLUMN {_quote(column.name)} "
+                    f"{column.type.value}",
+                )
 
 
 def _typed(values: pd.Series, kind: ColumnType) -> pd.Series:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.concurrency import run_in_threadpool
 
 from shopsense.data.ingest import IngestError
+from shopsense.data.schema import TABLES
 from shopsense.recommend.base import Explanation as ModelExplanation
 from shopsense.serve import schemas as s
 from shopsense.serve.security import require_key
@@ -335,6 +336,15 @@ def _versions(state: ServiceState) -> list[s.ModelVersionOut]:
             )
         )
     return out
+
+
+@router.get("/data/quality", response_model=list[s.QualityReportOut])
+async def data_quality(state: State, table: str | None = None) -> list[s.QualityReportOut]:
+    """The data-quality report of the latest ingest of each table (or of `table`)."""
+    if table is not None and table not in TABLES:
+        raise HTTPException(404, f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+    reports = await run_in_threadpool(state.read_store, lambda st: st.quality_reports(table))
+    return [s.QualityReportOut.model_validate(r.to_dict()) for r in reports]
 
 
 @router.get("/models", response_model=list[s.ModelVersionOut])

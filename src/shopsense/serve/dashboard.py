@@ -274,6 +274,14 @@ def store_stats(request: Request) -> tuple[StoreStats, str]:
     return _views(request).get(state, "stats", lambda: _read_store(state, lambda s: s.stats()))
 
 
+def quality_reports(request: Request) -> list[Any]:
+    """The data-quality report of each table's latest ingest, cached per store version."""
+    state = _state(request)
+    return _views(request).get(
+        state, "quality", lambda: _read_store(state, lambda s: s.quality_reports())
+    )[0]
+
+
 def activity_plot_svg(request: Request) -> tuple[bytes, str]:
     """The activity plot of the current store version, read and drawn in one step (so the
     picture and its version tag always agree)."""
@@ -411,9 +419,12 @@ def overview(request: Request) -> Response:
     """Store statistics and weekly activity."""
     try:
         stats, tag = store_stats(request)
+        quality = quality_reports(request)
     except (NotReady, StoreBusy) as e:
         return _problem(request, 503, str(e))
-    return _page(request, "overview.html", "Overview", stats=stats, plot_tag=tag)
+    return _page(
+        request, "overview.html", "Overview", stats=stats, plot_tag=tag, quality=quality
+    )
 
 
 @router.get("/plots/activity.svg")

@@ -135,6 +135,24 @@ class History(BaseModel):
     )
 
 
+class QualityFinding(BaseModel):
+    check: str
+    rows: int
+    detail: str
+    examples: list[str]
+    severity: str
+
+
+class QualityReportOut(BaseModel):
+    """What the data-quality check found in one ingest."""
+
+    table: str
+    source: str
+    rows: int
+    findings: list[QualityFinding]
+    drift: dict[str, Any]
+
+
 class ModelVersionOut(BaseModel):
     name: str
     version: str
