@@ -93,11 +93,16 @@ class ImageSet:
         rows = np.flatnonzero(self.labelled)
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must be in (0, 1), not {test_size}")
+        labels = self.labels[rows].astype(str)
+        classes = len(np.unique(labels))
+        count = max(int(np.ceil(test_size * len(rows))), classes)  # one of each category
+        if count > len(rows) - classes:
+            raise ValueError(
+                f"{len(rows)} labelled photos in {classes} categories are too few to hold out "
+                f"one photo of each category for testing and still train on each"
+            )
         train, test = train_test_split(
-            rows,
-            test_size=test_size,
-            random_state=random_state,
-            stratify=self.labels[rows].astype(str),
+            rows, test_size=count, random_state=random_state, stratify=labels
         )
         return self.subset(np.sort(train)), self.subset(np.sort(test))
 

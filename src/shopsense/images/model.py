@@ -484,5 +484,11 @@ def _validation_split(
         return rows, rows[:0]
     from sklearn.model_selection import train_test_split
 
-    train, val = train_test_split(rows, test_size=fraction, random_state=seed, stratify=targets)
+    classes = len(np.unique(targets))
+    # a stratified slice needs one photo of each category: a shop with many categories and
+    # few photos gets a slightly larger slice, or an unstratified one when even that is short
+    size = max(int(np.ceil(fraction * len(rows))), classes)
+    stratify = targets if size <= len(rows) - classes else None
+    size = min(size, len(rows) // 2) if stratify is None else size
+    train, val = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(val)
