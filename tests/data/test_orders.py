@@ -65,3 +65,25 @@ def test_bad_values_name_the_source_row_and_field():
         order_line_view(_lines([]).drop(columns="time"))
     with pytest.raises(ValueError, match="row 0: field 'item_id' is empty"):
         order_line_view(_lines([("1", None, 1, 1.0, "2024-01-01", "a")]))
+
+
+def test_the_orders_table_can_say_an_invoice_was_cancelled(tmp_path):
+    from shopsense.data.orders import order_lines_from_store
+    from shopsense.data.store import Store
+
+    lines = _lines([("9", "X", 2, 1.0, "2024-01-01", "a"), ("10", "X", 1, 1.0, "2024-01-02", "a")])
+    orders = pd.DataFrame(
+        {
+            "invoice_id": ["9", "10"],
+            "time": pd.to_datetime(["2024-01-01"] * 2),
+            "cancelled": [True, False],
+        }
+    )
+    with Store(tmp_path / "s.duckdb") as store:
+        store.write_frame("order_lines", lines, source="lines")
+        store.write_frame("orders", orders, source="orders")
+        view = order_lines_from_store(store)
+    assert dict(zip(view["invoice_id"], view["line_type"], strict=True)) == {
+        "9": "cancellation",
+        "10": "sale",
+    }

@@ -6,8 +6,9 @@ fees, and none of them may guess it from one shop's id patterns. The store says 
 (`order_lines.line_type`, `items.kind`, filled by a loader or the shop's mapping); this module
 resolves the gaps once:
 
-- `line_type` empty: a sale when the quantity is positive, a return when it is negative
-  (a zero quantity is an adjustment);
+- `line_type` empty: a cancellation when the store's `orders` table marks the invoice
+  `cancelled`, else a sale when the quantity is positive and a return when it is negative (a
+  zero quantity is an adjustment);
 - `kind` from the catalogue; an item the catalogue does not know counts as a product (the
   data-quality report lists such unknown ids).
 
@@ -30,13 +31,18 @@ TAKE_BACK = frozenset({LineType.RETURN.value, LineType.CANCELLATION.value})
 
 
 def order_line_view(
-    lines: pd.DataFrame, items: pd.DataFrame | None = None, *, source: str = "order_lines"
+    lines: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+    *,
+    source: str = "order_lines",
+    cancelled_invoices: set[str] | None = None,
 ) -> pd.DataFrame:
     """`lines` typed, with `line_type` and `kind` resolved and the flags `is_product`,
     `is_sale` and `takes_back`; already-resolved frames pass through unchanged.
 
     `items` (item_id, kind) gives each line its kind; without it, lines keep a `kind` column
-    they already have, else every line counts as a product. Raises ValueError naming `source`,
+    they already have, else every line counts as a product. Lines without a type whose
+    invoice is in `cancelled_invoices` are cancellations. Raises ValueError naming `source`,
     the row and the field for a missing column or an unreadable value.
     """
     if {"is_product", "is_sale", "takes_back"} <= set(lines.columns) and items is None:
@@ -57,7 +63,7 @@ def order_line_view(
         raise ValueError(f"{source} row {row}: field 'item_id' is empty")
     frame["item_id"] = frame["item_id"].astype(str)
     frame["invoice_id"] = frame["invoice_id"].astype(str)
-    frame["line_type"] = _line_types(frame)
+    frame["line_type"] = _line_types(frame, cancelled_invoices or set())
     frame["kind"] = _kinds(frame, items)
     frame["is_product"] = (frame["kind"] == ItemKind.PRODUCT.value).to_numpy()
     frame["takes_back"] = frame["line_type"].isin(TAKE_BACK).to_numpy()
@@ -71,7 +77,14 @@ def order_lines_from_store(store: object) -> pd.DataFrame:
     """The store's order lines as a view, with kinds from its catalogue."""
     lines = store.read("order_lines")  # type: ignore[attr-defined]
     items = store.read("items", ["item_id", "kind"])  # type: ignore[attr-defined]
-    return order_line_view(lines, items, source=f"{getattr(store, 'path', 'store')}:order_lines")
+    orders = store.read("orders", ["invoice_id", "cancelled"])  # type: ignore[attr-defined]
+    cancelled = set(orders.loc[orders["cancelled"].fillna(False).astype(bool), "invoice_id"])
+    return order_line_view(
+        lines,
+        items,
+        source=f"{getattr(store, 'path', 'store')}:order_lines",
+        cancelled_invoices=cancelled,
+    )
 
 
 def kind_counts(view: pd.DataFrame) -> pd.DataFrame:
@@ -80,7 +93,7 @@ def kind_counts(view: pd.DataFrame) -> pd.DataFrame:
     return counts.reset_index()
 
 
-def _line_types(frame: pd.DataFrame) -> pd.Series:
+def _line_types(frame: pd.DataFrame, cancelled: set[str]) -> pd.Series:
     stated = frame["line_type"].astype(object)
     stated = stated.where(stated.notna(), None)
     qty = frame["quantity"].to_numpy()
@@ -90,6 +103,8 @@ def _line_types(frame: pd.DataFrame) -> pd.Series:
         np.where(qty < 0, LineType.RETURN.value, LineType.ADJUSTMENT.value),
     )
     filled = pd.Series(implied, index=frame.index, dtype=object)
+    if cancelled:
+        filled[frame["invoice_id"].isin(cancelled).to_numpy()] = LineType.CANCELLATION.value
     known = stated.notna()
     filled[known] = stated[known].astype(str).str.lower()
     return filled
