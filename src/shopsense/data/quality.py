@@ -216,6 +216,10 @@ def _price_findings(
     )
     if table == "items" and "kind" in frame.columns:
         products = frame["kind"].isna() | (frame["kind"] == "product")
+    if table == "order_lines":  # a write-off or a cancellation may carry any price
+        stated = frame["line_type"] if "line_type" in frame.columns else None
+        sale = stated.isna() | (stated == "sale") if stated is not None else True
+        products = products & sale & (frame["quantity"] > 0)
     values = frame[price]
     bad = products & values.notna() & (values <= 0)
     if not bad.any():
