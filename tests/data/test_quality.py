@@ -53,7 +53,7 @@ def test_prices_outliers_unknown_ids_and_repeats():
 
 
 def test_a_clean_file_has_no_findings_and_non_products_may_be_free():
-    lines = _lines([10.0, 10.0, 11.0, 0.0]).assign(line_type=[None, "sale", None, "adjustment"])
+    lines = _lines([10.0, 10.0, 11.0, 0.0]).assign(line_type=["sale"] * 3 + ["adjustment"])
     report = quality_report(lines, "order_lines", source="ok.csv", product_items={"i1"})
     assert report.clean and report.lines()[-1].strip() == "no data-quality findings"
 
