@@ -283,3 +283,28 @@ def test_ingest_with_mapping_options_and_quality(tmp_path):
     assert bad.exit_code == 1 and "--column takes name=value" in bad.output
     wrong_zone = runner.invoke(app, [*args[:-1], "Mars/Base"], env=env)
     assert wrong_zone.exit_code == 1 and "unknown time zone" in wrong_zone.output
+
+
+HEAVY = ("torch", "sklearn", "scipy", "pandas")
+
+
+def _imported_after(statement: str) -> list[str]:
+    """Heavy libraries present in `sys.modules` after `statement` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = f"import sys; {statement}; print('loaded:', *(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()[-1].split()[1:]
+
+
+def test_help_imports_no_heavy_library():
+    # `shopsense --help` must stay instant: libraries load inside the commands that use them
+    assert _imported_after("import shopsense.cli") == []
+    for group in ("pricing", "images", "reviews", "data"):
+        run = (
+            "from shopsense.cli import app\n"
+            f"try: app([{group!r}, '--help'])\n"
+            "except SystemExit: pass"
+        )
+        assert _imported_after(f"exec({run!r})") == [], group

@@ -64,3 +64,12 @@ def test_a_behaviour_model_is_stored_and_loaded_like_a_recommender(tmp_path):
     assert [v.version for v in registry.versions("behavior", "segments")] == ["v0001"]
     loaded = registry.load("behavior", "segments")
     np.testing.assert_array_equal(loaded.predict(history), model.predict(history))
+
+
+def test_importing_the_registry_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, shopsense.registry; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

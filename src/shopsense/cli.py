@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from shopsense.cli_common import (
@@ -421,6 +420,8 @@ def models(models_dir: ModelsOpt = None) -> None:
         }
         for v in versions
     ]
+    import pandas as pd
+
     _print_frame(pd.DataFrame(rows), title=f"models in {settings.models_dir}")
 
 

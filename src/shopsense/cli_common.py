@@ -5,14 +5,15 @@ import these, so the top-level `shopsense.cli` only mounts them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from shopsense.config import Settings
+if TYPE_CHECKING:  # pandas and pydantic load when a command runs, not for --help
+    import pandas as pd
+
+    from shopsense.config import Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -31,6 +32,8 @@ ModelsOpt = Annotated[
 
 def settings(store: Path | None = None, models_dir: Path | None = None) -> Settings:
     """The environment's settings with the command line's --store / --models-dir on top."""
+    from shopsense.config import Settings
+
     overrides = {}
     if store is not None:
         overrides["store_path"] = store
@@ -56,6 +59,9 @@ def print_frame(
 ) -> None:
     """Print a frame as a table: floats rounded per column (`decimals` adds to the defaults),
     free text folds on a narrow terminal, ids and numbers keep their width."""
+    import pandas as pd
+    from rich.table import Table
+
     places = _DECIMALS | (decimals or {})
     table = Table(title=title, show_lines=False)
     rows = []

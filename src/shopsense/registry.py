@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from shopsense import __version__
-from shopsense.recommend import MODELS
-from shopsense.recommend.base import CONFIG_FILE
 
 #: model kinds of the other tasks, as "module:Class", imported only when one is loaded (a
 #: service that serves recommendations never imports the behaviour models' code)
@@ -44,6 +42,7 @@ KINDS: dict[str, str] = {
     "price_demand_net": "shopsense.pricing.deep_demand:DeepDemandModel",
 }
 
+CONFIG_FILE = "model.json"
 META_FILE = "meta.json"
 ACTIVE_FILE = "active.json"
 _VERSION = re.compile(r"^v(\d{4,})$")
@@ -81,6 +80,8 @@ class Savable(Protocol):
 
 def model_class(kind: str) -> type[Savable]:
     """The class that loads a saved model of `kind`."""
+    from shopsense.recommend import MODELS  # torch loads with the first recommender, not here
+
     if kind in MODELS:
         return MODELS[kind]
     if kind in KINDS:

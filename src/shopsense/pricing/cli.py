@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shopsense.cli_common import ModelsOpt, StoreOpt, console, fail, print_frame, settings
-from shopsense.pricing.policy import PriceConstraints
+
+if TYPE_CHECKING:
+    from shopsense.pricing.policy import PriceConstraints
 
 app = typer.Typer(
     help="Demand forecasts, price elasticity and suggested prices.", no_args_is_help=True
@@ -45,6 +47,8 @@ _DECIMALS = {
 def _constraints(
     min_ratio: float, max_ratio: float, max_change: float, margin_floor: float
 ) -> PriceConstraints:
+    from shopsense.pricing.policy import PriceConstraints
+
     try:
         return PriceConstraints(
             min_ratio=min_ratio,
