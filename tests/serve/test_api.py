@@ -246,3 +246,14 @@ def test_a_new_item_gets_similar_items_by_its_text(fresh_shop):
         assert all({"REGENCY", "CAKESTAND", "TIER"} & set(t.split()) for t in titles)
         assert c.get("/v1/items/22423/similar").json()["source"] == "model"
         assert c.get("/v1/items/NOT-ANYWHERE/similar").status_code == 404
+
+
+def test_data_quality_reports(client):
+    reports = client.get("/v1/data/quality").json()
+    tables = {r["table"] for r in reports}
+    assert {"order_lines", "items", "reviews"} <= tables
+    lines = next(r for r in reports if r["table"] == "order_lines")
+    assert lines["rows"] > 0 and all(f["rows"] > 0 for f in lines["findings"])
+    one = client.get("/v1/data/quality", params={"table": "items"}).json()
+    assert [r["table"] for r in one] == ["items"]
+    assert client.get("/v1/data/quality", params={"table": "nope"}).status_code == 404

@@ -95,6 +95,9 @@ def test_overview_shows_the_data_stats_numbers(web: TestClient, stats: StoreStat
     assert 'class="plot" src="/dashboard/plots/activity.svg?v=' in page
     for href in ('href="/dashboard"', 'href="/dashboard/models"', 'href="/dashboard/explorer"'):
         assert href in page  # the shared nav bar
+    quality = _rows(page, "quality")  # the latest ingest of each loaded table, with findings
+    lines = next(r for r in quality if "<code>order_lines</code>" in r)
+    assert "uci-online-retail-sample" in lines and ("finding" in lines or "none" in lines)
 
 
 def test_pages_load_nothing_from_other_hosts(web: TestClient) -> None:
