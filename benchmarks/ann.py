@@ -50,6 +50,7 @@ import faiss
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from provenance import header, stamp
 from recommend_classic import load, run_meta
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -285,8 +286,7 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any], scale: Scal
         f"exact top-10; p50/p99 of single-query latency on one thread over "
         f"{scale.latency_queries} queries; qps in batches of {BATCH} on all threads; "
         f"speedup = exact p50 / p50; build_s on all threads. "
-        f"{meta['machine']}; {meta['threads']} threads; total {meta['total_s']:.0f} s. "
-        f"Command: `{meta['command']}`.",
+        f"{meta['threads']} threads; total {meta['total_s']:.0f} s. {header(meta)}",
     ]
     frame = pd.DataFrame(records)
     for dataset, part in frame.groupby("dataset", sort=False):
@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         records += run_catalogue(name, synthetic, queries, seen, scale, args.threads, log)
     meta = run_meta("ann", args.threads, begin, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = stamp(records, meta)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
     md = to_markdown(records, meta, scale)
     args.out.with_suffix(".md").write_text(md)

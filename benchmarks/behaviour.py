@@ -13,6 +13,10 @@ segmentation, anomaly detection and prediction, with run times.
   the base rate, logistic regression and gradient boosting; 90-day value with BG/NBD +
   Gamma-Gamma, last period's spend, gradient boosting and the GRU.
 
+Order lines are the order-line view (line types and item kinds resolved), so postage, fees
+and vouchers are never counted as purchases; the order anomaly "manual_adjustment" labels an
+invoice with a line whose item kind is adjustment.
+
 Run:  .venv/bin/python benchmarks/behaviour.py [--quick]   (~5 min; --quick: the bundled sample)
 Writes benchmarks/results/behaviour.json (one flat record per data set × task × model ×
 label) and behaviour.md.
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from provenance import header, stamp
 from recommend_classic import markdown_cell
 
 from shopsense.behavior.anomaly import evaluate_orders, evaluate_sessions
@@ -143,7 +148,7 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "on every customer; anomalies on a temporal 80/20 split of invoices and sessions (real "
         "labels, and injected anomalies at 1%, mean over seeds); prediction at the cut-off "
         f"{CUTOFF:%Y-%m-%d} with models trained on 6 earlier rolling cut-offs. "
-        f"{meta['machine']}; total {meta['total_s']:.0f} s. Command: `{meta['command']}`.",
+        f"Total {meta['total_s']:.0f} s. {header(meta)}",
     ]
     for task, part in frame.groupby("task", sort=False):
         cols = [c for c in COLUMNS if c in part and part[c].notna().any()]
@@ -169,16 +174,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         from shopsense.data.sources import load_sample
 
-        retail = load_sample().tables
+        retail = load_sample()
         args.out = Path(__file__).parent / ".work" / "behaviour" / "behaviour.json"
     else:
-        retail = load_source("uci-online-retail", root).tables
+        retail = load_source("uci-online-retail", root)
     sessions = load_source("diginetica-sample", root).tables["events"]
+    lines = retail.order_lines_view()  # kinds resolved: postage and fees are not purchases
     history = CustomerHistory.from_order_lines(
-        retail["order_lines"], groups=product_groups(retail["items"], n_groups=12)
+        lines, groups=product_groups(retail.tables["items"], n_groups=12)
     )
     records = segments(history)
-    records += anomalies(retail["order_lines"], sessions, seeds=2 if args.quick else 5)
+    records += anomalies(lines, sessions, seeds=2 if args.quick else 5)
     records += prediction(history, plots=args.out.parent)
     for r in records:
         r["dataset"] = (
@@ -186,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     meta = run_meta("behaviour", 1, begin, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = stamp(records, meta)
     args.out.write_text(json.dumps(records, indent=1, default=float) + "\n")
     md = to_markdown(records, meta)
     args.out.with_suffix(".md").write_text(md)

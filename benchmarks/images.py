@@ -51,6 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from provenance import header, stamp
 from recommend_classic import markdown_cell
 
 from shopsense.data.sources.fashion_mnist import CATEGORIES, read_split
@@ -236,8 +237,8 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any], per_class: 
         "# Product images (Fashion-MNIST)",
         "",
         f"Train {meta['train_images']:,} / test {meta['test_images']:,} images; "
-        f"{meta['threads']} torch/ONNX Runtime thread(s); {meta['machine']}; total "
-        f"{meta['total_s']:.0f} s. Command: `{meta['command']}`.",
+        f"{meta['threads']} torch/ONNX Runtime thread(s); total {meta['total_s']:.0f} s. "
+        f"{header(meta)}",
     ]
     for task, part in frame.groupby("task", sort=False):
         cols = [c for c in COLUMNS if c in part and part[c].notna().any()]
@@ -451,8 +452,7 @@ def grocery_markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str
         f"Authors' split: train {meta['train']:,} / val {meta['val']:,} / test "
         f"{meta['test']:,} photos, 81 fine classes in 43 coarse ones; every setting chosen "
         f"on val, test used once. Chosen: {meta['chosen']}. {meta['threads']} torch "
-        f"thread(s); {meta['machine']}; total {meta['total_s']:.0f} s. Command: "
-        f"`{meta['command']}`.",
+        f"thread(s); total {meta['total_s']:.0f} s. {header(meta)}",
     ]
     for task, part in frame.groupby("task", sort=False):
         cols = [c for c in GROCERY_COLUMNS if c in part and part[c].notna().any()]
@@ -519,8 +519,7 @@ def run_grocery(args: argparse.Namespace, argv: list[str] | None) -> None:
     )
     records.append(iconic_matching(model, test))
     meta = run_meta("images", args.threads, begin, argv)
-    for r in records:
-        r |= {"dataset": GROCERY, "command": meta["command"], "machine": meta["machine"]}
+    records = stamp([{**r, "dataset": GROCERY} for r in records], meta)
     meta |= {
         "train": len(train),
         "val": len(val),
@@ -610,6 +609,7 @@ def main(argv: list[str] | None = None) -> None:
         r["dataset"] = "fashion-mnist"
     meta = run_meta("images", args.threads, begin, argv)
     meta |= {"train_images": len(train), "test_images": len(test), "confusion_png": png.name}
+    records = stamp(records, meta)
     write_records(args.out, "fashion-mnist", records)
     md = to_markdown(records, meta, report["per_class_accuracy"])
     write_section(args.out.with_suffix(".md"), md)

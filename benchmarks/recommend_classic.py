@@ -18,7 +18,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from provenance import header, provenance, stamp
 from threadpoolctl import threadpool_limits
 
 from shopsense.config import Settings
@@ -172,13 +172,8 @@ def markdown_cell(value: Any) -> str:
 
 
 def run_meta(script: str, threads: int, begin: float, argv: list[str] | None) -> dict[str, Any]:
-    """Machine, threads, wall time and the command line of a benchmark run."""
-    return {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "threads": threads,
-        "total_s": time.perf_counter() - begin,
-        "command": f"python benchmarks/{script}.py " + " ".join(argv or sys.argv[1:]),
-    }
+    """Commit, command line and machine (see `provenance`), threads and wall time of a run."""
+    return {**provenance(script, argv), "threads": threads, "total_s": time.perf_counter() - begin}
 
 
 def _rss() -> int:
@@ -238,8 +233,8 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "# Classic recommenders vs implicit",
         "",
         f"Leave-last-out, full ranking, best of a small grid on validation, refit on train + "
-        f"validation, scored on test. {meta['machine']}; {meta['threads']} threads; "
-        f"total {meta['total_s']:.0f} s. Command: `{meta['command']}`.",
+        f"validation, scored on test. {meta['threads']} threads; total "
+        f"{meta['total_s']:.0f} s. {header(meta)}",
     ]
     frame = pd.DataFrame(records)
     for dataset, part in frame.groupby("dataset", sort=False):
@@ -281,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
                 records.append(record)
     meta = run_meta("recommend_classic", args.threads, begin, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = stamp(records, meta)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
     md = to_markdown(records, meta)
     args.out.with_suffix(".md").write_text(md)

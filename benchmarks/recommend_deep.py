@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from provenance import header, stamp
 from recommend_classic import PeakMemory, load, run_meta
 from threadpoolctl import threadpool_limits
 
@@ -170,8 +171,8 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"Leave-last-out, full ranking. Deep models: trained on train with early stopping on "
         f"validation NDCG@10, tested reading train + validation as history. Classic: refit on "
-        f"train + validation. {meta['machine']}; {meta['threads']} threads; total "
-        f"{meta['total_s'] / 60:.1f} min. Command: `{meta['command']}`.",
+        f"train + validation. {meta['threads']} threads; total {meta['total_s'] / 60:.1f} min. "
+        f"{header(meta)}",
     ]
     frame = pd.DataFrame(records)
     for dataset, part in frame.groupby("dataset", sort=False):
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
                 records.append(record)
     meta = run_meta("recommend_deep", args.threads, begin, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = stamp(records, meta)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
     args.out.with_name(args.out.stem + "_curves.json").write_text(
         json.dumps(curves, indent=1, default=float) + "\n"

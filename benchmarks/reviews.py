@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from provenance import header, provenance, stamp
 
 from shopsense.data.sources import load_source
 from shopsense.reviews.aspects import ASPECTS, clauses, find_aspects
@@ -169,8 +169,8 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def markdown(rows: list[dict[str, Any]], header: str) -> str:
-    out = [header]
+def markdown(rows: list[dict[str, Any]], head: str) -> str:
+    out = [head]
     for task in ("sentiment", "aspects", "answers"):
         part = pd.DataFrame([r for r in rows if r["task"] == task]).drop(columns="task")
         if task == "sentiment":
@@ -196,17 +196,16 @@ def main() -> None:
     began = time.perf_counter()
     rows = sentiment_rows(args.quick, args.threads) + aspect_rows() + qa_rows(args.quick)
     total = time.perf_counter() - began
+    meta = provenance("reviews")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2, ensure_ascii=False))
-    flags = " --quick" if args.quick else ""
-    header = (
+    args.out.write_text(json.dumps(stamp(rows, meta), indent=2, ensure_ascii=False))
+    head = (
         "# Reviews and customer questions\n\n"
         f"Published split (seed {SPLIT_SEED}, stratified by category x label, 70/10/20)"
         f"{'; QUICK: every 15th row of each part' if args.quick else ''}. "
-        f"{platform.machine()}, {args.threads} thread(s); total {total:.0f} s. "
-        f"Command: `python benchmarks/reviews.py --threads {args.threads}{flags}`."
+        f"{args.threads} thread(s); total {total:.0f} s. {header(meta)}"
     )
-    md = markdown(rows, header)
+    md = markdown(rows, head)
     args.out.with_suffix(".md").write_text(md)
     print(md)
 

@@ -52,6 +52,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import psutil
+from provenance import header, stamp
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -885,9 +886,9 @@ def to_markdown(
         f"open-loop fixed-rate load (latency from each request's due time), "
         f"{args.unknown_share:.0%} unknown users (cold start), {args.connections} keep-alive "
         f"connections ({args.client} client). Goal: p99 ≤ {TARGET_P99_MS:g} ms at "
-        f"{args.rate:g} requests/s, no errors. {meta['machine']}; "
+        f"{args.rate:g} requests/s, no errors. "
         f"{records[0]['pinning'] if records else ''}; total {meta['total_s']:.0f} s. "
-        f"Command: `{meta['command']}`.",
+        f"{header(meta)}",
         "",
         f"Data: {setup['dataset']} ({setup['events']:,} events, {setup['users']:,} users). "
         f"Models: {trained}. SASRec's training is capped at the epochs shown to bound setup "
@@ -1028,6 +1029,7 @@ def main(argv: list[str] | None = None) -> None:
     from recommend_classic import run_meta
 
     meta = run_meta("serve_load", 1, begin, argv)
+    records = stamp(records, meta)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
     if series is not None:
