@@ -1,37 +1,45 @@
 """Pricing benchmark: demand forecasts, elasticities, demand at held-out prices, and price
 policies in a simulator fitted on the data — one table.
 
-Forecasts. Protocol: the top products by net units sold, rolling origins on the first day of Aug,
-Sep, Oct and Nov 2011; at each origin every model is fitted on the days before it and
-forecasts 28 calendar days; horizons 7 and 28 are scored on the days the shop traded.
+Order lines are the order-line view (line types and item kinds resolved): postage, fees,
+vouchers and manual adjustments are not products and are never counted as units sold.
+
+Forecasts. Protocol: the top products by net units sold before the first origin
+(2011-08-01), rolling origins on the first day of Aug, Sep, Oct and Nov 2011; at each origin
+every model is fitted on the days before it and forecasts 28 calendar days; horizons 7 and
+28 are scored on the days the shop traded.
 MASE is scaled by each product's in-sample seasonal-naive (weekly) error; WAPE is summed
 over all products and days. The deep models are global (one network for all products)
 with quantile heads for 80% / 95% intervals.
 
 Elasticity. Per-product log-log regressions with 90% Poisson-bootstrap intervals on the
-monthly retail-price panel (52 products) and the weekly UCI panel (top products, median
-line price); how many products can be estimated, the share with a negative own estimate,
-and the median interval width.
+monthly retail-price panel (52 products) and the weekly UCI panel (the same top products,
+chosen before 2011-08-01; median line price); how many products can be estimated, the share
+with a negative own estimate, and the median interval width.
 
 Demand at held-out prices. The deep price-conditioned demand model against the per-product
 log-log regression and the per-product mean, fitted before a cut-off (UCI 2011-09-01,
 retail panel 2018-03-01) and scored on the later periods at the prices charged then
 (Poisson deviance, MAE).
 
-Policies. The simulator fitted on each panel (cost = half the current price; rules: 0.7-1.3x
-the current price, at most 10% change per period, 5% margin floor); one year (52 weeks /
-12 months), 20 seeded worlds (elasticities redrawn from their uncertainty), common random
-numbers. Profit and revenue are totals over the horizon and all products; regret is the
-expected profit short of an oracle that knows the world's curves; *_ci are 95% t-intervals
-over the worlds; profit_vs_current is the mean relative profit change against keeping
-today's price.
+Policies. The world is the simulator fitted on the whole panel; the policies start at the
+demand cut-off (retail 2018-03-01, UCI the week of 2011-09-05) and learn only from the
+history before it (its own elasticity fit, level and season estimates: `PriceHistory`),
+today's price then and the unit cost (half today's price); only the oracle and the best
+fixed price see the world's curves. Products with fewer than 4 priced periods before the
+start are left out. Rules: 0.7-1.3x the current price, at most 10% change per period, 5%
+margin floor; one year (52 weeks / 12 months), 20 seeded worlds (elasticities redrawn from
+their uncertainty), common random numbers. Profit and revenue are totals over the horizon
+and all products; regret is the expected profit short of an oracle that knows the world's
+curves; *_ci are 95% t-intervals over the worlds; profit_vs_current is the mean relative
+profit change against keeping today's price.
 
 Run:  .venv/bin/python benchmarks/pricing.py [--items 300] [--part all|forecast|policy]
       [--quick]   (~10 min for all; the policy part ~2 min; --quick ~1)
 Writes benchmarks/results/pricing.json (one flat record per task × dataset × model [×
-horizon]), pricing.md, pricing_forecasts.png (forecasts with intervals) and
-pricing_learning_curves.png (cumulative regret per policy). `--part policy` keeps the
-forecast records of the last full run.
+horizon], each stamped with commit, command and machine), pricing.md, pricing_forecasts.png
+(forecasts with intervals) and pricing_learning_curves.png (cumulative regret per policy).
+`--part policy` keeps the forecast records of the last full run, with their provenance.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from provenance import header, stamp
 
 from shopsense.behavior.customers import product_groups
 from shopsense.config import Settings
@@ -54,11 +63,14 @@ from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.forecast import Forecaster, backtest, eligible_items, summarize
 from shopsense.pricing.panel import PricePanel, panel_from_order_lines, read_price_panel
 from shopsense.pricing.policy import PriceConstraints, evaluate
-from shopsense.pricing.simulator import MarketSimulator
-from shopsense.pricing.workflows import plot_learning_curves, policy_suite
+from shopsense.pricing.workflows import plot_learning_curves, policy_suite, world_and_history
 
 RESULTS = Path(__file__).parent / "results"
 CUTOFFS = ["2011-08-01", "2011-09-01", "2011-10-01", "2011-11-01"]
+CHOSEN_BEFORE = CUTOFFS[0]
+"""The UCI products benchmarked are the best sellers before this day: before the first
+forecast origin and before the policies start, so no choice leans on the future."""
+DEMAND_CUTOFFS = {"retail": "2018-03-01", "uci": "2011-09-01"}
 KINDS = ["seasonal_naive", "ets", "lstm", "gru"]
 
 
@@ -82,7 +94,7 @@ def records(summary: pd.DataFrame, n_items: int) -> list[dict[str, Any]]:
         out.append(
             {
                 "task": "forecast",
-                "dataset": f"uci-online-retail (top {n_items} products)",
+                "dataset": f"uci-online-retail (top {n_items} before {CHOSEN_BEFORE})",
                 "model": row["model"],
                 "horizon": int(row["horizon"]),
                 "mase": round(float(row["mase"]), 4),
@@ -114,7 +126,7 @@ def plot_forecasts(view: DemandView, cutoff: str, path: Path, n: int = 3) -> Non
 
     past = view.until(cutoff)
     past = past.select(eligible_items(past, min_history=28))  # what a backtest would fit
-    items = [i for i in view.top_items(len(view.items)) if i in set(past.items)][:n]
+    items = past.top_items(n)
     model = Forecaster(kind="gru", horizon=28, random_state=0).fit(past)
     forecast = model.predict(past, 28)
     daily = view.daily
@@ -141,19 +153,26 @@ def plot_forecasts(view: DemandView, cutoff: str, path: Path, n: int = 3) -> Non
 
 # ===================================================================== pricing policy
 def panels(n_items: int, data_root: Path) -> dict[str, PricePanel]:
-    """The two price panels: monthly retail-price (all 52 products), weekly UCI (top n)."""
+    """The two price panels: monthly retail-price (all 52 products), weekly UCI (the top n
+    products before `CHOSEN_BEFORE`)."""
     retail = read_price_panel(data_root / "retail-price-optimization" / "retail_price.csv")
     source = load_source("uci-online-retail", data_root)
-    lines = source.tables["order_lines"]
+    lines = source.order_lines_view()
     view = demand_view(lines, source="uci-online-retail")
-    top = view.top_items(n_items)
+    top = view.until(CHOSEN_BEFORE).top_items(n_items)
     items = source.tables["items"]
     groups = product_groups(items[items["item_id"].isin(set(top))])
     uci = panel_from_order_lines(lines, items=top, categories=groups, view=view)
     return {
         "retail-price-optimization (monthly)": retail,
-        f"uci-online-retail (top {n_items}, weekly)": uci,
+        f"uci-online-retail (top {n_items} before {CHOSEN_BEFORE}, weekly)": uci,
     }
+
+
+def first_period_from(panel: PricePanel, day: str) -> pd.Timestamp:
+    """The first period starting on or after `day`: a history before it holds no later day."""
+    periods = panel.frame["period"]
+    return pd.Timestamp(periods[periods >= pd.Timestamp(day)].min())
 
 
 def elasticity_records(name: str, model: ElasticityModel, seconds: float) -> dict[str, Any]:
@@ -198,13 +217,19 @@ def demand_records(name: str, panel: PricePanel, cutoff: str) -> list[dict[str, 
 
 
 def policy_records(
-    name: str, panel: PricePanel, model: ElasticityModel, seeds: int, plot: Path | None
+    name: str,
+    panel: PricePanel,
+    model: ElasticityModel,
+    as_of: pd.Timestamp,
+    seeds: int,
+    plot: Path | None,
 ) -> list[dict[str, Any]]:
-    sim = MarketSimulator.fit(panel, model)
+    """Policies from the history before `as_of` in the world fitted on the whole panel."""
+    sim, history = world_and_history(panel, as_of, world_model=model)
     horizon = panel.periods_per_year
     began = time.perf_counter()
-    ev = evaluate(sim, policy_suite(horizon), PriceConstraints(), horizon=horizon, seeds=seeds,
-                  progress=False)  # fmt: skip
+    ev = evaluate(sim, history, policy_suite(horizon), PriceConstraints(), horizon=horizon,
+                  seeds=seeds, progress=False)  # fmt: skip
     seconds = time.perf_counter() - began
     if plot is not None:
         plot_learning_curves(ev, plot, period="week" if panel.freq == "W" else "month")
@@ -215,6 +240,7 @@ def policy_records(
                 "task": "policy",
                 "dataset": name,
                 "model": r["policy"],
+                "start": f"{as_of:%Y-%m-%d}",
                 "horizon": horizon,
                 "seeds": int(r["seeds"]),
                 "products": sim.n_items,
@@ -230,15 +256,15 @@ def policy_records(
 
 def run_policy(n_items: int, seeds: int, data_root: Path, results: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    cutoffs = {"retail": "2018-03-01", "uci": "2011-09-01"}
     for i, (name, panel) in enumerate(panels(n_items, data_root).items()):
         began = time.perf_counter()
         model = ElasticityModel().fit(panel)
         rows.append(elasticity_records(name, model, time.perf_counter() - began))
-        cutoff = cutoffs["retail" if name.startswith("retail") else "uci"]
+        cutoff = DEMAND_CUTOFFS["retail" if name.startswith("retail") else "uci"]
         rows += demand_records(name, panel, cutoff)
         plot = results / f"pricing_learning_curves_{'retail' if i == 0 else 'uci'}.png"
-        rows += policy_records(name, panel, model, seeds, plot)
+        as_of = first_period_from(panel, cutoff)
+        rows += policy_records(name, panel, model, as_of, seeds, plot)
         print(f"{name}: {time.perf_counter() - began:.0f} s", flush=True)
     return rows
 
@@ -253,9 +279,13 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> list[str]:
 
 def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     forecast = [r for r in rows if r.get("task", "forecast") == "forecast"]
-    head = f"{meta['machine']}; total {meta['total_s']:.0f} s. Command: `{meta['command']}`."
-    if meta.get("kept_forecast"):
-        head += " The forecast table is kept from the last full run (436 s)."
+    head = f"Total {meta['total_s']:.0f} s. {header(meta)}"
+    if meta.get("kept_forecast") and forecast:
+        kept = forecast[0]
+        head += (
+            f" The forecast table is kept from an earlier run (commit "
+            f"`{kept.get('commit', 'unknown')}`, command `{kept.get('command', '?')}`)."
+        )
     lines = ["# Pricing", "", head + " Protocols: see the script's docstring.", ""]
     if forecast:
         cols = ["model", "horizon", "mase", "mase_median", "smape", "wape", "coverage80",
@@ -279,7 +309,7 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         ("demand at held-out prices", "## Demand at held-out prices", ["dataset", "model",
          "cutoff", "poisson_deviance", "scaled_deviance", "mae", "rows", "train_s"]),
         ("policy", "## Price policies in the fitted simulator", ["dataset", "model",
-         "horizon", "seeds", "profit", "profit_ci", "revenue", "regret", "regret_ci",
+         "start", "horizon", "seeds", "profit", "profit_ci", "revenue", "regret", "regret_ci",
          "profit_vs_current", "profit_vs_current_ci"]),
     ]  # fmt: skip
     for task, title, cols in sections:
@@ -314,19 +344,21 @@ def main(argv: list[str] | None = None) -> None:
     kept = json.loads(args.out.read_text()) if args.out.exists() else []
     rows: list[dict[str, Any]] = []
     view = None
+    new: list[dict[str, Any]] = []
     if args.part in ("all", "forecast"):
-        lines = load_source("uci-online-retail", data_root).tables["order_lines"]
+        lines = load_source("uci-online-retail", data_root).order_lines_view()
         view = demand_view(lines, source="uci-online-retail")
-        view = view.select(view.top_items(n_items))
-        rows += records(run(view, cutoffs), n_items)
-    else:  # keep the last forecast results
+        view = view.select(view.until(CHOSEN_BEFORE).top_items(n_items))
+        new += records(run(view, cutoffs), n_items)
+    else:  # keep the last forecast results, with their own provenance
         rows += [{"task": "forecast", **r} for r in kept if r.get("task", "forecast") == "forecast"]
     if args.part in ("all", "policy"):
-        rows += run_policy(n_items, seeds, data_root, args.out.parent)
-    else:
-        rows += [r for r in kept if r.get("task", "forecast") != "forecast"]
+        new += run_policy(n_items, seeds, data_root, args.out.parent)
     meta = {**run_meta("pricing", 1, begin, argv), "cutoffs": cutoffs}
     meta["kept_forecast"] = args.part == "policy"
+    rows += stamp(new, meta)
+    if args.part == "forecast":
+        rows += [r for r in kept if r.get("task", "forecast") != "forecast"]
     args.out.write_text(json.dumps(rows, indent=1) + "\n")  # before the plot: kept if it fails
     md = to_markdown(rows, meta)
     args.out.with_suffix(".md").write_text(md)

@@ -1,23 +1,38 @@
-"""Price policies: every constraint holds on every step, the learned policy beats the
-current price and gets closer to the oracle, and the evaluation is reproducible."""
+"""Price policies: every constraint holds on every step, the learned policy learns only
+from the shop's history, beats the current price and gets closer to the oracle, and the
+evaluation is reproducible."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.policy import (
     BestFixedPrice,
     CurrentPrice,
     Oracle,
     PriceConstraints,
+    PriceHistory,
     ThompsonPricer,
     evaluate,
 )
 from shopsense.pricing.simulator import MarketSimulator
 
+CUT = "2018-03-01"  # the policies start here; the world is fitted on the whole panel
+
 
 @pytest.fixture(scope="module")
-def sim(retail_panel, retail_elasticity):
-    return MarketSimulator.fit(retail_panel, retail_elasticity)
+def history(retail_panel):
+    past = retail_panel.until(CUT)
+    return PriceHistory.fit(past, ElasticityModel(n_boot=400).fit(past))
+
+
+@pytest.fixture(scope="module")
+def sim(retail_panel, retail_elasticity, history):
+    return MarketSimulator.fit(
+        retail_panel.select(list(history.items)), retail_elasticity, as_of=CUT
+    )
 
 
 RULES = PriceConstraints(min_ratio=0.8, max_ratio=1.25, max_change=0.05, margin_floor=0.3)
@@ -26,8 +41,8 @@ RULES = PriceConstraints(min_ratio=0.8, max_ratio=1.25, max_change=0.05, margin_
 class Recorder(ThompsonPricer):
     """Thompson sampling that records the prices it chose."""
 
-    def reset(self, sim, grid, rng):
-        super().reset(sim, grid, rng)
+    def reset(self, history, grid, rng):
+        super().reset(history, grid, rng)
         self.prices = []
 
     def observe(self, t, prices, units):
@@ -35,14 +50,14 @@ class Recorder(ThompsonPricer):
         super().observe(t, prices, units)
 
 
-def test_every_constraint_holds_on_every_step(sim):
+def test_every_constraint_holds_on_every_step(sim, history):
     recorders = []
 
     def make():
         recorders.append(Recorder())
         return recorders[-1]
 
-    evaluate(sim, {"ts": make}, RULES, horizon=24, seeds=3, progress=False)
+    evaluate(sim, history, {"ts": make}, RULES, horizon=24, seeds=3, progress=False)
     lo, hi, floor = RULES.bounds(sim.items, sim.ref_price.copy(), sim.unit_cost)
     for rec in recorders:
         prices = np.asarray(rec.prices)
@@ -87,7 +102,35 @@ def test_bad_constraints_are_refused(kwargs, message):
         PriceConstraints(**kwargs)
 
 
-def test_learned_policy_beats_current_price_and_nears_the_oracle(sim):
+def test_the_history_is_not_the_world(sim, history):
+    # fitted on the periods before the cut, the shop's estimates differ from the world's
+    assert not np.allclose(history.level, sim.level)
+    assert not np.allclose(history.elasticity, sim.estimate)
+    assert np.allclose(history.ref_price, sim.ref_price)  # today's price is known
+    assert history.start == sim.start
+
+
+def test_the_learned_policy_never_reads_the_world(sim, history):
+    """Worlds with other levels, seasons and overdispersion: a learned policy's first
+    decision is the same, a yardstick's is not."""
+    other = replace(sim, level=sim.level * 3, season=sim.season[::-1].copy(),
+                    dispersion=sim.dispersion + 1.0)  # fmt: skip
+    first = []
+    for world in (sim, other):
+        rec = Recorder()
+        evaluate(world, history, {"ts": lambda r=rec: r}, PriceConstraints(), horizon=1,
+                 seeds=1, progress=False)  # fmt: skip
+        first.append(rec.prices[0])
+    assert np.array_equal(first[0], first[1])
+
+
+def test_a_world_of_other_products_is_refused(sim, history):
+    fewer = replace(sim, items=sim.items[1:], ref_price=sim.ref_price[1:])
+    with pytest.raises(ValueError, match="differ in items"):
+        evaluate(fewer, history, {"now": CurrentPrice}, PriceConstraints(), horizon=2, seeds=1)
+
+
+def test_learned_policy_beats_current_price_and_nears_the_oracle(sim, history):
     policies = {
         CurrentPrice.name: CurrentPrice,
         Oracle.name: Oracle,
@@ -95,7 +138,7 @@ def test_learned_policy_beats_current_price_and_nears_the_oracle(sim):
         "thompson": ThompsonPricer,
         "thompson, weak prior": lambda: ThompsonPricer(prior_elasticity=-1.0, prior_scale=1.5),
     }
-    ev = evaluate(sim, policies, PriceConstraints(), horizon=24, seeds=8, progress=False)
+    ev = evaluate(sim, history, policies, PriceConstraints(), horizon=24, seeds=8, progress=False)
     s = ev.summary().set_index("policy")
     assert s.loc["oracle", "regret"] == pytest.approx(0.0, abs=1e-6)
     assert s.loc["thompson", "profit"] > s.loc["current price", "profit"]
@@ -108,16 +151,16 @@ def test_learned_policy_beats_current_price_and_nears_the_oracle(sim):
     assert by_t.iloc[-6:].mean() < by_t.iloc[:6].mean()
 
 
-def test_evaluation_is_reproducible(sim):
-    a = evaluate(sim, {"ts": ThompsonPricer}, PriceConstraints(), horizon=6, seeds=2,
+def test_evaluation_is_reproducible(sim, history):
+    a = evaluate(sim, history, {"ts": ThompsonPricer}, PriceConstraints(), horizon=6, seeds=2,
                  progress=False)  # fmt: skip
-    b = evaluate(sim, {"ts": ThompsonPricer}, PriceConstraints(), horizon=6, seeds=2,
+    b = evaluate(sim, history, {"ts": ThompsonPricer}, PriceConstraints(), horizon=6, seeds=2,
                  progress=False)  # fmt: skip
     assert a.totals.equals(b.totals)
 
 
-def test_unknown_objective_is_refused(sim):
+def test_unknown_objective_is_refused(sim, history):
     with pytest.raises(ValueError, match="objective"):
         ThompsonPricer("margin")
     with pytest.raises(ValueError, match="objective"):
-        evaluate(sim, {}, PriceConstraints(), objective="margin")
+        evaluate(sim, history, {}, PriceConstraints(), objective="margin")

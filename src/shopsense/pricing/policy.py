@@ -4,9 +4,15 @@
 prices within [min, max] (relative to the current price, or absolute per product), a margin
 floor over unit cost, and a largest change from one period to the next.
 
+`PriceHistory` is everything a learned policy may read: today's prices, the unit costs and
+what the shop's own history says (the elasticity model fitted on it, and its estimates of
+each product's level, overdispersion and the seasonal shape). It never holds the simulated
+world's true parameters, which only the yardsticks (`Oracle`, `BestFixedPrice`) see.
+
 `ThompsonPricer` is the learned policy: a contextual bandit over that grid. Per product it
 keeps a Bayesian log-log demand model, log(units) = a + e * log(p / ref) + log season(t),
-whose prior comes from the shop's history (the elasticity estimate and its standard error).
+whose prior comes from the history (the elasticity estimate and its standard error, the
+level estimate).
 Each period it draws (a, e) from the posterior, picks the feasible price with the highest
 expected profit under the draw, sees the units sold, and updates the posterior (conjugate
 normal update: no optimiser, one 2×2 system per product, all products at once). With
@@ -27,9 +33,64 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from shopsense.pricing.elasticity import ElasticityModel
+from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.simulator import MarketSimulator
 
 OBJECTIVES = ("profit", "revenue")
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    """What a shop knows when its pricing decisions start (arrays aligned with `items`):
+    today's prices, its unit costs, and its own estimates from the periods before."""
+
+    items: np.ndarray
+    ref_price: np.ndarray
+    """Today's price: the last known before the first decision."""
+    unit_cost: np.ndarray
+    """The shop's unit costs (a shop knows them; default a share of today's price)."""
+    elasticity: np.ndarray
+    """Elasticity estimated on the history, within the plausible range."""
+    elasticity_se: np.ndarray
+    """Its standard error."""
+    level: np.ndarray
+    """Mean units per period at today's price in an average period of the history."""
+    dispersion: np.ndarray
+    """Overdispersion of the history's units around that curve (Var = mu + phi mu^2)."""
+    season: np.ndarray
+    """The history's seasonal shape by period of the year (mean 1)."""
+    start: int
+    """Season position of the first decision (the period after the history)."""
+
+    @classmethod
+    def fit(
+        cls,
+        panel: PricePanel,
+        elasticity: ElasticityModel,
+        *,
+        unit_cost: pd.Series | None = None,
+        cost_share: float = 0.5,
+        min_periods: int = 4,
+    ) -> PriceHistory:
+        """The shop's estimates from `panel` (its history) and `elasticity` fitted on that
+        same history: the simulator's estimators, run on what the shop has seen."""
+        own = MarketSimulator.fit(panel, elasticity, unit_cost=unit_cost,
+                                  cost_share=cost_share, min_periods=min_periods)  # fmt: skip
+        return cls(own.items, own.ref_price, own.unit_cost, own.elasticity, own.elasticity_se,
+                   own.level, own.dispersion, own.season, own.start)  # fmt: skip
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def season_at(self, t: int) -> float:
+        """The history's seasonal factor for decision period t (0 = the first)."""
+        return float(self.season[(self.start + t) % len(self.season)])
+
+    def expected(self, prices: np.ndarray, t: int) -> np.ndarray:
+        """Mean units at `prices` in decision period t, as the history sees the curves."""
+        return self.level * self.season_at(t) * (prices / self.ref_price) ** self.elasticity
 
 
 @dataclass(frozen=True)
@@ -122,8 +183,8 @@ class Policy:
 
     name = "policy"
 
-    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
-        """Start an episode."""
+    def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        """Start an episode knowing what the shop knows (`history`) and the price grid."""
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -137,14 +198,22 @@ class CurrentPrice(Policy):
 
     name = "current price"
 
-    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
-        self._index = np.abs(np.log(grid / sim.ref_price[:, None])).argmin(axis=1)
+    def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._index = np.abs(np.log(grid / history.ref_price[:, None])).argmin(axis=1)
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
         return _closest_feasible(self._index, feasible)
 
 
-class Oracle(Policy):
+class Yardstick(Policy):
+    """A baseline that is shown the world's true curves (`reveal`, before `reset`): what a
+    learned policy is measured against, never a policy a shop could run."""
+
+    def reveal(self, world: MarketSimulator) -> None:
+        self._world = world
+
+
+class Oracle(Yardstick):
     """Knows the true curves of the world it plays in; best feasible price every period."""
 
     name = "oracle"
@@ -152,16 +221,16 @@ class Oracle(Policy):
     def __init__(self, objective: str = "profit") -> None:
         self.objective = objective
 
-    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
-        self._sim, self._grid = sim, grid
+    def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._grid = grid
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
-        units = self._sim.expected(self._grid.T, t).T
-        value = expected_objective(self._grid, units, self._sim.unit_cost, self.objective)
+        units = self._world.expected(self._grid.T, t).T
+        value = expected_objective(self._grid, units, self._world.unit_cost, self.objective)
         return np.where(feasible, value, -np.inf).argmax(axis=1)
 
 
-class BestFixedPrice(Policy):
+class BestFixedPrice(Yardstick):
     """The single price per product that earns most over the horizon in this world, known in
     hindsight, approached within the change limit and then kept."""
 
@@ -170,10 +239,11 @@ class BestFixedPrice(Policy):
     def __init__(self, horizon: int, objective: str = "profit") -> None:
         self.horizon, self.objective = horizon, objective
 
-    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
-        season = sum(sim.season_at(t) for t in range(self.horizon))
-        units = sim.expected(grid.T, 0).T * (season / sim.season_at(0))
-        value = expected_objective(grid, units, sim.unit_cost, self.objective)
+    def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        world = self._world
+        season = sum(world.season_at(t) for t in range(self.horizon))
+        units = world.expected(grid.T, 0).T * (season / world.season_at(0))
+        value = expected_objective(grid, units, world.unit_cost, self.objective)
         self._target = value.argmax(axis=1)
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
@@ -183,7 +253,8 @@ class BestFixedPrice(Policy):
 class ThompsonPricer(Policy):
     """Thompson sampling over the price grid with a Bayesian log-log demand model per item
     (see the module docstring). The prior is the history's elasticity estimate with its
-    standard error times `prior_scale`; `explore=False` plays the posterior mean."""
+    standard error times `prior_scale`; `explore=False` plays the posterior mean. It reads
+    only the `PriceHistory` and what it observes."""
 
     def __init__(
         self,
@@ -203,16 +274,16 @@ class ThompsonPricer(Policy):
         prior = "history prior" if prior_elasticity is None else "weak prior"
         self.name = f"{kind}, {prior}"
 
-    def reset(self, sim: MarketSimulator, grid: np.ndarray, rng: np.random.Generator) -> None:
-        self._rng, self._grid, self._sim = rng, grid, sim
-        n = sim.n_items
+    def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._rng, self._grid, self._history = rng, grid, history
+        n = history.n_items
         if self.prior_elasticity is None:
-            e0, e_sd = sim.estimate, sim.elasticity_se * self.prior_scale
+            e0, e_sd = history.elasticity, history.elasticity_se * self.prior_scale
         else:
             e0, e_sd = np.full(n, self.prior_elasticity), np.full(n, self.prior_scale)
-        # log-units noise of the negative binomial at the current demand level
-        mu = np.maximum(sim.level, 0.5)
-        self._noise = np.log1p(1.0 / mu + sim.dispersion)
+        # log-units noise of the negative binomial at the history's demand level
+        mu = np.maximum(history.level, 0.5)
+        self._noise = np.log1p(1.0 / mu + history.dispersion)
         mean = np.stack([np.log(mu), e0], axis=1)
         var = np.stack([np.full(n, 1.0), np.maximum(e_sd, 0.05) ** 2], axis=1)
         self._precision = np.zeros((n, 2, 2))
@@ -231,17 +302,18 @@ class ThompsonPricer(Policy):
             draw = mean + np.einsum("nij,nj->ni", chol, self._rng.standard_normal(mean.shape))
         else:
             draw = mean
-        log_rel = np.log(self._grid / self._sim.ref_price[:, None])
+        h = self._history
+        log_rel = np.log(self._grid / h.ref_price[:, None])
         units = np.exp(
-            draw[:, :1] + draw[:, 1:] * log_rel + np.log(self._sim.season_at(t))
-            + self._noise[:, None] / 2
-        )  # fmt: skip
-        value = expected_objective(self._grid, units, self._sim.unit_cost, self.objective)
+            draw[:, :1] + draw[:, 1:] * log_rel + np.log(h.season_at(t)) + self._noise[:, None] / 2
+        )
+        value = expected_objective(self._grid, units, h.unit_cost, self.objective)
         return np.where(feasible, value, -np.inf).argmax(axis=1)
 
     def observe(self, t: int, prices: np.ndarray, units: np.ndarray) -> None:
-        x = np.stack([np.ones_like(prices), np.log(prices / self._sim.ref_price)], axis=1)
-        y = np.log(np.maximum(units, 0.5)) - np.log(self._sim.season_at(t))
+        h = self._history
+        x = np.stack([np.ones_like(prices), np.log(prices / h.ref_price)], axis=1)
+        y = np.log(np.maximum(units, 0.5)) - np.log(h.season_at(t))
         w = 1.0 / self._noise
         self._precision += w[:, None, None] * x[:, :, None] * x[:, None, :]
         self._shift += (w * y)[:, None] * x
@@ -293,6 +365,7 @@ def _mean_interval(values: np.ndarray, confidence: float) -> tuple[float, float]
 
 def evaluate(
     sim: MarketSimulator,
+    history: PriceHistory,
     policies: dict[str, Callable[[], Policy]],
     constraints: PriceConstraints,
     *,
@@ -303,23 +376,29 @@ def evaluate(
 ) -> Evaluation:
     """Play every policy for `horizon` periods in `seeds` simulated worlds.
 
-    Each seed draws one world (elasticities from their uncertainty) and one demand-noise
-    stream per policy, the same for all policies (common random numbers). Regret is the
+    Learned policies start from `history` (what the shop knew; the same items, today's
+    prices and costs as `sim`), yardsticks are shown each world's true curves. Each seed
+    draws one world (elasticities from their uncertainty) and one demand-noise stream per
+    policy, the same for all policies (common random numbers). Regret is the
     oracle's expected profit minus the expected profit of the prices a policy chose, so it
     measures the decisions rather than the luck of the draws.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    _check_same_shop(sim, history)
     totals, curves = [], []
-    grid = constraints.grid(sim.items, sim.ref_price.copy(), sim.unit_cost)
-    _, _, floor = constraints.bounds(sim.items, sim.ref_price.copy(), sim.unit_cost)
+    grid = constraints.grid(history.items, history.ref_price.copy(), history.unit_cost)
+    _, _, floor = constraints.bounds(history.items, history.ref_price.copy(), history.unit_cost)
     bar = tqdm(total=seeds * len(policies), desc="policies × seeds", disable=progress is False)
     for seed in range(seeds):
         world = sim.world(np.random.default_rng([seed, 0]))
-        oracle_value = _oracle_values(world, grid, floor, constraints, horizon, objective)
+        oracle_value = _oracle_values(world, history, grid, floor, constraints, horizon,
+                                      objective)  # fmt: skip
         for label, make in policies.items():
             policy = make()
-            policy.reset(world, grid, np.random.default_rng([seed, 1]))
+            if isinstance(policy, Yardstick):
+                policy.reveal(world)
+            policy.reset(history, grid, np.random.default_rng([seed, 1]))
             noise = np.random.default_rng([seed, 2])
             previous = world.ref_price.copy()
             revenue = profit = 0.0
@@ -347,8 +426,25 @@ def evaluate(
     return Evaluation(pd.DataFrame(totals), pd.concat(curves, ignore_index=True))
 
 
+def _check_same_shop(sim: MarketSimulator, history: PriceHistory) -> None:
+    """The world and the history must describe the same products, today's prices and costs
+    (fit the simulator on `history.items` with `as_of` where the history ends)."""
+    same = (
+        np.array_equal(sim.items.astype(str), history.items.astype(str))
+        and np.allclose(sim.ref_price, history.ref_price)
+        and np.allclose(sim.unit_cost, history.unit_cost)
+    )
+    if not same:
+        raise ValueError(
+            f"the simulator ({sim.n_items} items) and the history ({history.n_items} items) "
+            "differ in items, today's prices or costs; fit the simulator on the history's "
+            "items with as_of = the first period after the history"
+        )
+
+
 def _oracle_values(
     world: MarketSimulator,
+    history: PriceHistory,
     grid: np.ndarray,
     floor: np.ndarray,
     constraints: PriceConstraints,
@@ -357,7 +453,8 @@ def _oracle_values(
 ) -> np.ndarray:
     """The oracle's expected objective per period (summed over items)."""
     oracle = Oracle(objective)
-    oracle.reset(world, grid, np.random.default_rng(0))
+    oracle.reveal(world)
+    oracle.reset(history, grid, np.random.default_rng(0))
     previous = world.ref_price.copy()
     out = np.zeros(horizon)
     for t in range(horizon):

@@ -47,8 +47,9 @@ class MarketSimulator:
     dispersion: np.ndarray
     season: np.ndarray
     estimate: np.ndarray
-    """The elasticities estimated from the history (what a policy may know); `elasticity`
-    is the truth of this simulated world, which `world` redraws."""
+    """The elasticities the simulator was fitted with, the centre its worlds are drawn
+    around; `elasticity` is the truth of this simulated world, which `world` redraws. A
+    policy reads neither: it learns from a `PriceHistory` (`shopsense.pricing.policy`)."""
     start: int = 0
     """Season position of the first simulated period (the period after the panel)."""
 
@@ -61,16 +62,23 @@ class MarketSimulator:
         unit_cost: pd.Series | None = None,
         cost_share: float = 0.5,
         min_periods: int = 4,
+        as_of: str | pd.Timestamp | None = None,
     ) -> MarketSimulator:
         """Fit the curves of every product with at least `min_periods` periods.
 
         `unit_cost` (item_id -> cost) comes from the shop; without it a product's cost is
-        `cost_share` of its current price (the data sets here have no costs).
+        `cost_share` of its current price (the data sets here have no costs). `as_of` is
+        when the simulated periods begin (default: the period after the panel): today's
+        price is the one known before it and the season starts there, while the curves are
+        fitted on the whole panel, so the world knows periods a policy starting at `as_of`
+        has not seen.
         """
         table = elasticity._table()
+        before = panel if as_of is None else panel.until(as_of)
+        today = before.current_prices()
         frame = panel.frame[panel.frame["item_id"].isin(table.index)]
         counts = frame.groupby("item_id", sort=False).size()
-        keep = counts.index[counts >= min_periods]
+        keep = counts.index[(counts >= min_periods) & counts.index.isin(today.index)]
         if len(keep) == 0:
             raise ValueError(
                 f"{panel.source}: no product has {min_periods} periods with a known price; "
@@ -78,7 +86,7 @@ class MarketSimulator:
             )
         frame = frame[frame["item_id"].isin(keep)]
         items = np.asarray(keep, dtype=object)
-        ref = panel.current_prices().reindex(items).to_numpy(float)
+        ref = today.reindex(items).to_numpy(float)
         e = table.loc[items, "elasticity"].to_numpy(float)
         e = np.clip(np.nan_to_num(e, nan=-1.5), *ELASTICITY_BOUNDS)
         se = np.nan_to_num(table.loc[items, "se"].to_numpy(float), nan=1.0)
@@ -97,7 +105,7 @@ class MarketSimulator:
             cost = np.where(np.isfinite(cost), cost, cost_share * ref)
         else:
             cost = cost_share * ref
-        last = pd.DatetimeIndex([panel.frame["period"].max()])
+        last = pd.DatetimeIndex([before.frame["period"].max()])
         step = pd.DateOffset(weeks=1) if panel.freq == "W" else pd.DateOffset(months=1)
         start = int(period_of_year(last + step, panel.freq)[0])
         return cls(items, ref, cost, level, e, se, phi, season, e.copy(), start)

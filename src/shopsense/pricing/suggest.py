@@ -1,8 +1,8 @@
 """Price suggestions with their reasons: the learned policy's next move for every product.
 
 The suggestion is the `ThompsonPricer`'s choice for the coming period, from its posterior
-after the shop's history: the demand curve fitted by `MarketSimulator.fit`, the elasticity
-estimate as prior, the shop's constraints. By default it plays the posterior mean (a
+after the shop's history: the `PriceHistory` fitted on the panel (demand curve, the
+elasticity estimate as prior), the shop's constraints. By default it plays the posterior mean (a
 suggestion a person reviews should not be a random draw); `explore=True` draws as the policy
 does online.
 
@@ -20,8 +20,7 @@ import pandas as pd
 
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel
-from shopsense.pricing.policy import OBJECTIVES, PriceConstraints, ThompsonPricer
-from shopsense.pricing.simulator import MarketSimulator
+from shopsense.pricing.policy import OBJECTIVES, PriceConstraints, PriceHistory, ThompsonPricer
 
 _TOLERANCE = 1e-6
 
@@ -51,24 +50,24 @@ def suggest_prices(
         if unknown:
             raise KeyError(f"no price history for item(s) {unknown[:10]} in {panel.source}")
         panel = panel.select(items)
-    sim = MarketSimulator.fit(panel, elasticity, unit_cost=unit_cost, cost_share=cost_share)
-    grid = constraints.grid(sim.items, sim.ref_price.copy(), sim.unit_cost)
-    _, _, floor = constraints.bounds(sim.items, sim.ref_price.copy(), sim.unit_cost)
+    history = PriceHistory.fit(panel, elasticity, unit_cost=unit_cost, cost_share=cost_share)
+    grid = constraints.grid(history.items, history.ref_price.copy(), history.unit_cost)
+    _, _, floor = constraints.bounds(history.items, history.ref_price.copy(), history.unit_cost)
     pricer = ThompsonPricer(objective, explore=explore)
-    pricer.reset(sim, grid, np.random.default_rng(seed))
-    feasible = constraints.feasible(grid, sim.ref_price, floor)
+    pricer.reset(history, grid, np.random.default_rng(seed))
+    feasible = constraints.feasible(grid, history.ref_price, floor)
     chosen = pricer.choose(0, feasible)
-    new = grid[np.arange(sim.n_items), chosen]
+    new = grid[np.arange(history.n_items), chosen]
     mean, _ = pricer.posterior()
     e = mean[:, 1]
-    current = sim.ref_price
-    units_now = sim.expected(current, 0)
+    current = history.ref_price
+    units_now = history.expected(current, 0)
     units_new = units_now * (new / current) ** e
-    best = _unconstrained_best(e, sim.unit_cost, current, objective)
-    table = elasticity._table().reindex(sim.items)
+    best = _unconstrained_best(e, history.unit_cost, current, objective)
+    table = elasticity._table().reindex(history.items)
     out = pd.DataFrame(
         {
-            "item_id": sim.items,
+            "item_id": history.items,
             "current_price": current,
             "suggested_price": new,
             "change": new / current - 1.0,
@@ -76,9 +75,9 @@ def suggest_prices(
             "units_new": units_new,
             "revenue_now": current * units_now,
             "revenue_new": new * units_new,
-            "profit_now": (current - sim.unit_cost) * units_now,
-            "profit_new": (new - sim.unit_cost) * units_new,
-            "unit_cost": sim.unit_cost,
+            "profit_now": (current - history.unit_cost) * units_now,
+            "profit_new": (new - history.unit_cost) * units_new,
+            "unit_cost": history.unit_cost,
             "elasticity": e,
             "elasticity_low": table["low"].to_numpy(float),
             "elasticity_high": table["high"].to_numpy(float),
@@ -88,10 +87,10 @@ def suggest_prices(
         }
     )
     estimated = table["elasticity"].to_numpy(float)
-    out["capped"] = np.where(np.abs(estimated - sim.estimate) > 1e-9, estimated, np.nan)
+    out["capped"] = np.where(np.abs(estimated - history.elasticity) > 1e-9, estimated, np.nan)
     out["status"] = "ok"
     out["reason"] = [_reason(r, objective, panel.freq) for r in out.to_dict(orient="records")]
-    missing = sorted(set(panel.items) - set(sim.items))
+    missing = sorted(set(panel.items) - set(history.items))
     if missing:
         out = pd.concat(
             [out, pd.DataFrame({"item_id": missing, "status": "too little price history"})],

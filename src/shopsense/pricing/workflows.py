@@ -26,6 +26,7 @@ from shopsense.pricing.policy import (
     Evaluation,
     Oracle,
     PriceConstraints,
+    PriceHistory,
     ThompsonPricer,
     evaluate,
 )
@@ -220,17 +221,53 @@ def simulate(
     seeds: int = 20,
     cost_share: float = 0.5,
     top: int | None = DEFAULT_TOP,
+    as_of: str | pd.Timestamp | None = None,
 ) -> SimulationRun:
-    """Fit the simulator on the panel and compare the policies (see `policy_suite`)."""
+    """Fit the simulator on the panel and compare the policies (see `policy_suite`), the
+    learned ones starting at `as_of` (default `history_end(panel)`) from the history before."""
     panel = price_panel(settings, file=file, top=top)
     model = load_elasticity(settings, file=file, top=top)
-    sim = MarketSimulator.fit(panel, model, cost_share=cost_share)
+    as_of = history_end(panel) if as_of is None else as_of
+    sim, history = world_and_history(panel, as_of, world_model=model, cost_share=cost_share)
     horizon = horizon or panel.periods_per_year
     constraints = constraints or PriceConstraints()
-    ev = evaluate(sim, policy_suite(horizon), constraints, horizon=horizon, seeds=seeds)
+    ev = evaluate(sim, history, policy_suite(horizon), constraints, horizon=horizon, seeds=seeds)
     plot = _report_dir(settings) / f"pricing-learning-curve-{_stamp()}.png"
     plot_learning_curves(ev, plot, period="week" if panel.freq == "W" else "month")
     return SimulationRun(ev, ev.summary(), plot)
+
+
+def history_end(panel: PricePanel, share: float = 0.25) -> pd.Timestamp:
+    """The first period of the panel's last `share` of periods: where a simulated policy
+    starts, so the history it learns from leaves those periods to the world alone."""
+    periods = np.sort(pd.unique(panel.frame["period"]))
+    return pd.Timestamp(periods[min(int(len(periods) * (1.0 - share)), len(periods) - 1)])
+
+
+def world_and_history(
+    panel: PricePanel,
+    as_of: str | pd.Timestamp,
+    *,
+    world_model: ElasticityModel | None = None,
+    params: dict[str, Any] | None = None,
+    unit_cost: pd.Series | None = None,
+    cost_share: float = 0.5,
+) -> tuple[MarketSimulator, PriceHistory]:
+    """The world policies are judged in, and what the shop knew when they start at `as_of`.
+
+    The world is fitted on the whole panel (elasticities from `world_model`, default a fit
+    of `ElasticityModel(**params)` on it); the history is the panel before `as_of` with its
+    own elasticity fit, so a learned policy never starts from the world's own parameters.
+    """
+    past = panel.until(as_of)
+    if past.frame.empty:
+        raise ValueError(f"{panel.source}: no period before {pd.Timestamp(as_of):%Y-%m-%d}")
+    own = ElasticityModel(**(params or {})).fit(past)
+    history = PriceHistory.fit(past, own, unit_cost=unit_cost, cost_share=cost_share)
+    world_model = world_model or ElasticityModel(**(params or {})).fit(panel)
+    sim = MarketSimulator.fit(panel.select(list(history.items)), world_model,
+                              unit_cost=unit_cost, cost_share=cost_share, as_of=as_of)  # fmt: skip
+    return sim, history
 
 
 def policy_suite(horizon: int, objective: str = "profit") -> dict[str, Any]:
