@@ -251,10 +251,9 @@ class BPR(Recommender):
     Config = BPRConfig
 
     def _device(self) -> torch.device:
-        name = self.config.device
-        if name == "auto":
-            name = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(name)
+        from shopsense.train.trainer import select_device
+
+        return select_device(self.config.device)
 
     def _fit(self, train: Interactions, items: pd.DataFrame | None) -> None:
         cfg = self.config

@@ -49,11 +49,9 @@ def bundled_model_path() -> Path:
 
 def default_device() -> str:
     """The device to run on: "cuda" when a GPU is usable, else "cpu"."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from shopsense.train.trainer import select_device
+
+    return select_device("auto").type
 
 
 class SentenceEncoder:
