@@ -73,3 +73,24 @@ def test_importing_the_registry_loads_no_torch():
     code = "import sys, shopsense.registry; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_every_kind_resolves_to_the_class_its_module_registers():
+    from shopsense.estimator import registered
+    from shopsense.recommend import MODELS
+    from shopsense.registry import KINDS, model_class
+
+    for kind in KINDS:
+        cls = model_class(kind)
+        assert cls.kind == kind and registered(kind) is cls
+    assert all(model_class(name) is cls for name, cls in MODELS.items())
+
+
+def test_a_kind_whose_module_registers_nothing_is_a_clear_error(monkeypatch):
+    from shopsense.registry import KINDS, model_class
+
+    monkeypatch.setitem(KINDS, "ghost", "shopsense.persist")
+    with pytest.raises(ValueError, match=r"ghost.*registers no class"):
+        model_class("ghost")
+    with pytest.raises(ValueError, match="unknown model kind 'nothing'"):
+        model_class("nothing")

@@ -25,21 +25,36 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from shopsense import __version__
+from shopsense.estimator import registered
 
-#: model kinds of the other tasks, as "module:Class", imported only when one is loaded (a
-#: service that serves recommendations never imports the behaviour models' code)
+#: where each model kind is defined: the module is imported on the first load of that kind
+#: (a service that serves recommendations never imports the behaviour models' code, and
+#: importing the registry imports no model). The class itself comes from the module's
+#: `@register(kind)`, so this table only says where to look.
 KINDS: dict[str, str] = {
-    "customer-segmenter": "shopsense.behavior.segments:CustomerSegmenter",
-    "next_purchase": "shopsense.behavior.predict:NextPurchaseModel",
-    "churn": "shopsense.behavior.predict:ChurnModel",
-    "customer_value": "shopsense.behavior.value:CustomerValueModel",
-    "isolation_forest": "shopsense.behavior.anomaly:IsolationForestDetector",
-    "sequence_autoencoder": "shopsense.behavior.anomaly:SequenceAutoencoder",
-    "demand_forecaster": "shopsense.pricing.forecast:Forecaster",
-    "image_classifier": "shopsense.images.model:ImageClassifier",
-    "sentiment_classifier": "shopsense.reviews.sentiment:SentimentClassifier",
-    "elasticity": "shopsense.pricing.elasticity:ElasticityModel",
-    "price_demand_net": "shopsense.pricing.deep_demand:DeepDemandModel",
+    "popular": "shopsense.recommend.popular",
+    "itemknn": "shopsense.recommend.neighbors",
+    "userknn": "shopsense.recommend.neighbors",
+    "content": "shopsense.recommend.content",
+    "als": "shopsense.recommend.factorization",
+    "bpr": "shopsense.recommend.factorization",
+    "ease": "shopsense.recommend.ease",
+    "neumf": "shopsense.recommend.ncf",
+    "multvae": "shopsense.recommend.autoencoders",
+    "multdae": "shopsense.recommend.autoencoders",
+    "gru4rec": "shopsense.recommend.gru4rec",
+    "sasrec": "shopsense.recommend.sasrec",
+    "customer-segmenter": "shopsense.behavior.segments",
+    "next_purchase": "shopsense.behavior.predict",
+    "churn": "shopsense.behavior.predict",
+    "customer_value": "shopsense.behavior.value",
+    "isolation_forest": "shopsense.behavior.anomaly",
+    "sequence_autoencoder": "shopsense.behavior.anomaly",
+    "demand_forecaster": "shopsense.pricing.forecast",
+    "image_classifier": "shopsense.images.model",
+    "sentiment_classifier": "shopsense.reviews.sentiment",
+    "elasticity": "shopsense.pricing.elasticity",
+    "price_demand_net": "shopsense.pricing.deep_demand",
 }
 
 CONFIG_FILE = "model.json"
@@ -65,8 +80,8 @@ class ModelVersion:
 
 class Savable(Protocol):
     """What the registry stores: any model of any task with these four members. `save`
-    writes `model.json` whose "model" field names its kind (a `MODELS` name or a key of
-    `KINDS`)."""
+    writes `model.json` whose "model" field names its kind (what its class registered with
+    `shopsense.estimator.register`)."""
 
     name: str
 
@@ -79,15 +94,21 @@ class Savable(Protocol):
 
 
 def model_class(kind: str) -> type[Savable]:
-    """The class that loads a saved model of `kind`."""
-    from shopsense.recommend import MODELS  # torch loads with the first recommender, not here
-
-    if kind in MODELS:
-        return MODELS[kind]
-    if kind in KINDS:
-        module, _, attr = KINDS[kind].partition(":")
-        return getattr(import_module(module), attr)
-    raise ValueError(f"unknown model kind {kind!r}")
+    """The class that loads a saved model of `kind`: the one registered for it, importing
+    the kind's module on first use."""
+    cls = registered(kind)
+    if cls is not None:
+        return cls
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    import_module(KINDS[kind])
+    cls = registered(kind)
+    if cls is None:
+        raise ValueError(
+            f"model kind {kind!r}: its module {KINDS[kind]} registers no class for it "
+            "(decorate the class with @shopsense.estimator.register)"
+        )
+    return cls
 
 
 class Registry:

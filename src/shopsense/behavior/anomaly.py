@@ -32,7 +32,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -44,8 +44,8 @@ from torch import nn
 
 from shopsense.behavior.customers import LINE_COLUMNS
 from shopsense.data.orders import order_line_view
+from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write_stream, read_model_json, write_json
-from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
     Trainer,
     TrainerConfig,
@@ -394,7 +394,7 @@ def _session_events(frame: pd.DataFrame, source: str = "events") -> pd.DataFrame
 
 
 # --------------------------------------------------------------------------- detectors
-class AnomalyDetector(ABC):
+class AnomalyDetector(Estimator, ABC):
     """Fit on unlabelled units; score them (higher = more anomalous); say why.
 
     A detector supplies `_fit`, `_score`, `_contributions` (per unit and feature: its weight
@@ -404,12 +404,10 @@ class AnomalyDetector(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    fitted_attribute = "unit_features_"
 
     def __init__(self, **params: Any) -> None:
         self.config = self.Config(**params)
-
-    def get_params(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.get_params()})"
@@ -479,8 +477,7 @@ class AnomalyDetector(ABC):
         )
 
     def _check(self, units: Units) -> None:
-        if not hasattr(self, "unit_features_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(units) first")
+        self.check_fitted()
         if units.kind != self.kind_:
             raise ValueError(f"{self.name} was fitted on {self.kind_} units, not {units.kind}")
         missing = [c for c in self.unit_features_ if c not in units.features.columns]
@@ -495,8 +492,7 @@ class AnomalyDetector(ABC):
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Config JSON + arrays (npz, no pickle) in the folder `path`; written atomically."""
-        if not hasattr(self, "unit_features_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(units) first")
+        self.check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         arrays = {"center": self.center_, "scale": self.scale_, **self._state()}
@@ -531,10 +527,10 @@ class AnomalyDetector(ABC):
     def _state(self) -> dict[str, np.ndarray]:
         return {}
 
-    def _save_weights(self, path: Path) -> None:  # noqa: B027
+    def _save_weights(self, path: Path) -> None:
         """Detectors with network weights write them here (before model.json)."""
 
-    def _set_state(self, arrays: Mapping[str, np.ndarray], path: Path) -> None:  # noqa: B027
+    def _set_state(self, arrays: Mapping[str, np.ndarray], path: Path) -> None:
         """Detectors with learned arrays or weights restore them here."""
 
 
@@ -551,6 +547,7 @@ class IsolationForestConfig:
     """Seed of the subsamples and splits."""
 
 
+@register("isolation_forest")
 class IsolationForestDetector(AnomalyDetector):
     """IsolationForest on the unit features: anomalies are isolated by few random splits.
 
@@ -730,6 +727,7 @@ class _Windows:
         return steps, lengths, self.unit[t].to(device), mask
 
 
+@register("sequence_autoencoder")
 class SequenceAutoencoder(AnomalyDetector):
     """A GRU sequence autoencoder over an order's lines or a session's events.
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -37,6 +37,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from shopsense.behavior.customers import DAY, CustomerHistory
+from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json
 from shopsense.train.trainer import (
     Trainer,
@@ -698,7 +699,7 @@ LEARNERS: dict[str, type[Learner]] = {
 
 
 # --------------------------------------------------------------------------- estimators
-class CutoffModel:
+class CutoffModel(Estimator):
     """Shared base: learn from labels at earlier cut-offs, score customers at a later one.
 
     `fit(history, cutoffs)` builds a `temporal_split` per cut-off (each label window must
@@ -708,6 +709,7 @@ class CutoffModel:
     """
 
     name: ClassVar[str]
+    fitted_attribute = "cutoffs_"
     kinds: ClassVar[tuple[str, ...]]
     objective: ClassVar[str] = "binary"
     default_horizon: ClassVar[int]
@@ -719,9 +721,6 @@ class CutoffModel:
             raise TypeError(f"{type(self).__name__}: unknown parameter(s) {unknown}")
         horizon = self.default_horizon if horizon_days is None else horizon_days
         self.config = BehaviorConfig(kind=kind, horizon_days=horizon, **params)
-
-    def get_params(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.config.kind!r}, horizon_days={self.horizon})"
@@ -782,10 +781,6 @@ class CutoffModel:
         return target.to_numpy(np.float64)
 
     # ----------------------------------------------------------------- scoring
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "cutoffs_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(history) first")
-
     def _raw(self, history: CustomerHistory) -> pd.Series:
         """The learner's output for every customer with a purchase before history.cutoff."""
         self._check_fitted()
@@ -837,6 +832,7 @@ class CutoffModel:
         self.learner_.set_arrays(arrays, len(self.feature_names_))
 
 
+@register("next_purchase")
 class NextPurchaseModel(CutoffModel):
     """P(a customer buys within `horizon_days` of the cut-off), 30 days by default.
 
@@ -860,6 +856,7 @@ class NextPurchaseModel(CutoffModel):
         return f"purchase_{self.horizon}d"
 
 
+@register("churn")
 class ChurnModel(NextPurchaseModel):
     """P(a customer makes no purchase within `horizon_days` of the cut-off), 90 by default."""
 

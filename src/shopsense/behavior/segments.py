@@ -49,8 +49,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from shopsense.behavior.customers import CustomerHistory
+from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json, write_json
-from shopsense.recommend.base import NotFittedError
 from shopsense.train.trainer import (
     Trainer,
     TrainerConfig,
@@ -856,7 +856,8 @@ def _unique(names: list[str], profiles: pd.DataFrame) -> list[str]:
 
 
 # --------------------------------------------------------------------------- estimator
-class CustomerSegmenter:
+@register("customer-segmenter")
+class CustomerSegmenter(Estimator):
     """Customer segments by RFM rules or by clustering a learned customer embedding.
 
     `CustomerSegmenter(**params)` stores `SegmenterConfig` fields and does nothing else;
@@ -867,12 +868,10 @@ class CustomerSegmenter:
 
     name = "segments"
     """the registry's default name (models/behavior/segments/<version>)"""
+    fitted_attribute = "labels_"
 
     def __init__(self, **params: Any) -> None:
         self.config = SegmenterConfig(**params)
-
-    def get_params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
 
     def __repr__(self) -> str:
         cfg = self.config
@@ -1036,10 +1035,6 @@ class CustomerSegmenter:
         return out
 
     # ----------------------------------------------------------------- using it
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "labels_"):
-            raise NotFittedError("CustomerSegmenter is not fitted: call fit(history) first")
-
     def transform(self, data: CustomerHistory | pd.DataFrame) -> np.ndarray:
         """(customers, ensemble × embedding_size) ensemble embeddings (rfm: the standardised
         features)."""

@@ -33,6 +33,7 @@ from scipy.special import betaln, gammaln, hyp2f1
 
 from shopsense.behavior.customers import DAY, CustomerHistory
 from shopsense.behavior.predict import CutoffModel, aligned, temporal_split
+from shopsense.estimator import NotFittedError, register
 
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
 GAMMA_GAMMA_PARAMS = ("p", "q", "gamma")
@@ -111,7 +112,7 @@ class _MaximumLikelihood:
 
     def to_dict(self) -> dict[str, Any]:
         if not hasattr(self, "params_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted")
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
         return {
             "params": dict(self.params_),
             "standard_errors": dict(self.standard_errors_),
@@ -158,7 +159,7 @@ class BGNBD(_MaximumLikelihood):
 
     def _params(self) -> tuple[float, float, float, float]:
         if not hasattr(self, "params_"):
-            raise RuntimeError("BGNBD is not fitted; call fit(frequency, recency, T) first")
+            raise NotFittedError("BGNBD is not fitted; call fit(frequency, recency, T) first")
         return tuple(self.params_[k] for k in BGNBD_PARAMS)  # type: ignore[return-value]
 
     def expected_purchases(self, t: float, frequency: Any, recency: Any, T: Any) -> np.ndarray:
@@ -252,7 +253,7 @@ class GammaGamma(_MaximumLikelihood):
         """E[spend per transaction] of each customer: a credibility-weighted mix of the
         population mean and the customer's own mean, weight growing with frequency."""
         if not hasattr(self, "params_"):
-            raise RuntimeError("GammaGamma is not fitted; call fit(frequency, monetary) first")
+            raise NotFittedError("GammaGamma is not fitted; call fit(frequency, monetary) first")
         p, q, gamma = (self.params_[k] for k in GAMMA_GAMMA_PARAMS)
         if q <= 1:
             raise ValueError(f"q = {q:.3g} <= 1: the fitted spend distribution has no mean")
@@ -359,6 +360,7 @@ def simulate_gamma_gamma(
 
 
 # --------------------------------------------------------------------------- the estimator
+@register("customer_value")
 class CustomerValueModel(CutoffModel):
     """Expected spend per customer over the `horizon_days` (90 by default) after the cut-off.
 

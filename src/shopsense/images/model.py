@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from shopsense.estimator import Estimator, register
 from shopsense.images.data import (
     IMAGE_SIZE,
     ImageSet,
@@ -228,7 +229,8 @@ Images = ImageSet | np.ndarray
 LIGHT_ON_DARK_SHARE = 0.25
 
 
-class ImageClassifier:
+@register("image_classifier")
+class ImageClassifier(Estimator):
     """Category of a product photo; scikit-like: `fit(view)` returns self, learned
     attributes end in `_`. Also embeds photos for visual search.
 
@@ -237,6 +239,7 @@ class ImageClassifier:
     what this model reads."""
 
     name = "image_classifier"
+    fitted_attribute = "network_"
 
     def __init__(self, **params: Any) -> None:
         self.config = ImageClassifierConfig(**params)
@@ -469,10 +472,6 @@ class ImageClassifier:
 
             model.search_ = VisualSearch.load(path / SEARCH_DIR)
         return model
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise RuntimeError("this ImageClassifier is not fitted; call fit first")
 
 
 def _validation_split(

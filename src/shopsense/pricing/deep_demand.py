@@ -55,6 +55,7 @@ from safetensors.torch import save_file as save_torch
 from torch import nn
 from torch.nn import functional as F
 
+from shopsense.estimator import Estimator, NotFittedError, register
 from shopsense.persist import atomic_write, read_model_json, write_json
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel
@@ -202,17 +203,16 @@ def _calendar(periods: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 
 
 # ================================================================================= model
-class DeepDemandModel:
+@register(KIND)
+class DeepDemandModel(Estimator):
     """Price-conditioned demand network (see the module docstring); scikit-like: `fit`
     returns self, learned attributes end in `_`."""
 
     name = KIND
+    fitted_attribute = "network_"
 
     def __init__(self, **params: Any) -> None:
         self.config = DeepDemandConfig(**params)
-
-    def get_params(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     # ---------------------------------------------------------------------------- fit
     def fit(self, panel: PricePanel) -> Self:
@@ -386,10 +386,6 @@ class DeepDemandModel:
             )
         return codes
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise RuntimeError("DeepDemandModel is not fitted: call fit(panel) first")
-
     # ------------------------------------------------------------------------ persist
     def save(self, path: str | Path) -> Path:
         """model.json (config, products, reference prices, market index) +
@@ -533,7 +529,7 @@ def loglog_predict(
     `train`. The market index of a later period follows `MarketIndex` (as the deep model).
     """
     if model.table_ is None:
-        raise RuntimeError("the ElasticityModel is not fitted")
+        raise NotFittedError("the ElasticityModel is not fitted: call fit(panel) first")
     market = MarketIndex.of(train)
     obs = train.observed()
     item = obs["item_id"].astype(str).to_numpy()

@@ -24,7 +24,7 @@ by their precisions (empirical Bayes), or the category's where the product has n
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
 
+from shopsense.estimator import Estimator, register
 from shopsense.persist import read_model_json, write_json
 from shopsense.pricing.panel import PricePanel
 
@@ -70,7 +71,8 @@ class _Design:
     n_groups: int
 
 
-class ElasticityModel:
+@register(KIND)
+class ElasticityModel(Estimator):
     """Per-product and per-category price elasticities with bootstrap intervals.
 
     >>> model = ElasticityModel().fit(panel)
@@ -79,15 +81,13 @@ class ElasticityModel:
     """
 
     name = KIND
+    fitted_attribute = "table_"
 
     def __init__(self, **params: Any) -> None:
         self.config = ElasticityConfig(**params)
         self.table_: pd.DataFrame | None = None
         self.categories_: pd.DataFrame | None = None
         self.freq_: str = "W"
-
-    def get_params(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     # ------------------------------------------------------------------------- fit
     def fit(self, panel: PricePanel) -> Self:
@@ -120,8 +120,7 @@ class ElasticityModel:
         return {"item_id": item, **{k: _plain(v) for k, v in row.items()}}
 
     def _table(self) -> pd.DataFrame:
-        if self.table_ is None:
-            raise RuntimeError("ElasticityModel is not fitted: call fit(panel) first")
+        self.check_fitted()
         return self.table_
 
     # --------------------------------------------------------------------- persist

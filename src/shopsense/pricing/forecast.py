@@ -36,6 +36,7 @@ from safetensors.torch import load_file as load_torch
 from safetensors.torch import save_file as save_torch
 from torch import nn
 
+from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json
 from shopsense.pricing.demand import DemandView
 from shopsense.train.trainer import Trainer, TrainerConfig, select_device, torch_threads
@@ -138,11 +139,13 @@ class _Panel:
         return np.isfinite(self.units).sum(axis=0)
 
 
-class Forecaster:
+@register("demand_forecaster")
+class Forecaster(Estimator):
     """Daily demand forecaster of one `kind`; scikit-like: `fit(view)` returns self, learned
     attributes end in `_`, `predict(view, horizon)` forecasts the days after `view.end`."""
 
     name = "demand_forecaster"
+    fitted_attribute = "items_"
 
     def __init__(self, kind: str = "lstm", **params: Any) -> None:
         self.config = ForecasterConfig(kind=kind, **params)
@@ -299,10 +302,6 @@ class Forecaster:
             arrays = load_numpy(path / WEIGHTS_FILE)
             model.alpha_, model.gamma_ = arrays["alpha"], arrays["gamma"]
         return model
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "items_"):
-            raise RuntimeError(f"this {self.config.kind} Forecaster is not fitted; call fit first")
 
 
 # ------------------------------------------------------------------------------ calendar

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 import torch
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.neural import NeuralConfig, NeuralRecommender
 
 #: standard deviation of the initial biases (the authors' code); weights are Glorot-uniform
@@ -188,6 +189,7 @@ class _MultAutoencoder(NeuralRecommender):
         return self.module_.decoder[-1].weight.detach().float().cpu().numpy()
 
 
+@register("multvae")
 class MultVAE(_MultAutoencoder):
     """Variational autoencoder with a multinomial likelihood and KL annealing (Mult-VAE^PR).
 
@@ -215,6 +217,7 @@ class MultVAE(_MultAutoencoder):
         return cfg.anneal_cap if done >= ramp else cfg.anneal_cap * done / ramp
 
 
+@register("multdae")
 class MultDAE(_MultAutoencoder):
     """Denoising autoencoder with a multinomial likelihood (Mult-DAE)."""
 

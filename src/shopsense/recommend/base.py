@@ -23,14 +23,23 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from shopsense.data.views import Interactions, ids_to_index
+from shopsense.estimator import Estimator, NotFittedError
 from shopsense.persist import atomic_write_stream, write_json
 
 CONFIG_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 
-
-class NotFittedError(RuntimeError):
-    """A model was used before `fit`."""
+__all__ = [
+    "ARRAYS_FILE",
+    "CONFIG_FILE",
+    "Explanation",
+    "NotFittedError",
+    "Recommender",
+    "csr_from_state",
+    "csr_state",
+    "sparse_rows_times_dense",
+    "top_k",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class Explanation:
         return dataclasses.asdict(self)
 
 
-class Recommender(ABC):
+class Recommender(Estimator, ABC):
     """Base of every recommender: `fit`, `score`, `recommend`, `similar_items`, `explain`,
     `save`, `load`.
 
@@ -65,6 +74,7 @@ class Recommender(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    fitted_attribute: ClassVar[str] = "item_ids_"
     #: scores computed for this many users at a time (bounds memory: batch × items floats)
     batch_size: int = 1024
 
@@ -72,9 +82,6 @@ class Recommender(ABC):
         self.config = self.Config(**params)
 
     # ----------------------------------------------------------------- parameters
-    def get_params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
-
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -108,7 +115,7 @@ class Recommender(ABC):
         """Learned arrays to persist (besides ids and the seen matrix)."""
         return {}
 
-    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:  # noqa: B027
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore what `_state` returned (nothing, for a model without arrays)."""
 
     # ----------------------------------------------------------------- history
@@ -133,7 +140,7 @@ class Recommender(ABC):
         self._history_changed(data)
         return self
 
-    def _history_changed(self, data: Interactions) -> None:  # noqa: B027
+    def _history_changed(self, data: Interactions) -> None:
         """Models that fold in new events refresh their per-user inputs here."""
 
     # ----------------------------------------------------------------- fold-in
@@ -210,10 +217,6 @@ class Recommender(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot embed a new history")
 
     # ----------------------------------------------------------------- ids
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "item_ids_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(train) first")
-
     @property
     def n_users(self) -> int:
         self._check_fitted()

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.base import Recommender
 
 ENCODERS = ("tfidf", "minilm")
@@ -60,6 +61,7 @@ class ContentBasedConfig:
         self.ngram_range = tuple(self.ngram_range)
 
 
+@register("content")
 class ContentBased(Recommender):
     """Content-based filtering: cosine of item text vectors with the user's profile.
 

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.base import (
     Recommender,
     csr_from_state,
@@ -33,6 +34,7 @@ class EASEConfig:
     """Use 0/1 interactions (True) or the summed event weights (False)."""
 
 
+@register("ease")
 class EASE(Recommender):
     """Scores item i for user u as Σ_j x_uj · B_ji with the closed-form B.
 

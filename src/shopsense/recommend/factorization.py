@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.base import Recommender, csr_from_state, csr_state
 
 # ============================================================================ ALS
@@ -43,6 +44,7 @@ class ALSConfig:
     """Seed of the initial vectors."""
 
 
+@register("als")
 class ALS(Recommender):
     """Implicit-feedback matrix factorisation by alternating least squares.
 
@@ -232,6 +234,7 @@ class BPRConfig:
     """Torch device for training and scoring; "auto" is cuda when available, else cpu."""
 
 
+@register("bpr")
 class BPR(Recommender):
     """Bayesian Personalized Ranking matrix factorisation, in PyTorch.
 

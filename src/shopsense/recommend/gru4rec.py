@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from shopsense.estimator import register
 from shopsense.recommend.sequential import SequentialConfig, SequentialRecommender
 
 CELLS = ("gru", "lstm")
@@ -57,6 +58,7 @@ class _GRU4RecNet(torch.nn.Module):
         return self.dropout(states)
 
 
+@register("gru4rec")
 class GRU4Rec(SequentialRecommender):
     """Next-item prediction with a GRU (or LSTM) over the user's item sequence."""
 

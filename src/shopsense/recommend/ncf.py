@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.factorization import _sample_negatives
 from shopsense.recommend.neural import NeuralConfig, NeuralRecommender
 
@@ -122,6 +123,7 @@ class _NeuMFNet(torch.nn.Module):
         return scores
 
 
+@register("neumf")
 class NeuMF(NeuralRecommender):
     """Neural matrix factorisation (GMF + MLP) trained on sampled negatives.
 

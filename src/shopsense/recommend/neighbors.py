@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.base import Recommender, csr_from_state, csr_state
 
 WEIGHTINGS = ("none", "tfidf", "bm25")
@@ -111,6 +112,7 @@ class ItemKNNConfig:
     """Use 0/1 interactions (True) or the summed event weights (False)."""
 
 
+@register("itemknn")
 class ItemKNN(Recommender):
     """Scores item i for user u as Σ_j x_uj · sim(j, i) over the user's items j."""
 
@@ -165,6 +167,7 @@ class UserKNNConfig:
     """Use 0/1 interactions (True) or the summed event weights (False)."""
 
 
+@register("userknn")
 class UserKNN(Recommender):
     """Scores item i for user u as Σ_v sim(u, v) · x_vi over u's nearest users v.
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense.data.views import Interactions
+from shopsense.estimator import register
 from shopsense.recommend.base import Explanation, Recommender
 
 
@@ -20,6 +21,7 @@ class MostPopularConfig:
     """MostPopular has nothing to tune."""
 
 
+@register("popular")
 class MostPopular(Recommender):
     """Scores an item by the number of distinct users who interacted with it."""
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from shopsense.estimator import register
 from shopsense.recommend.sequential import (
     SequentialConfig,
     SequentialRecommender,
@@ -71,6 +72,7 @@ class _SASRecNet(torch.nn.Module):
         return self.norm(x)
 
 
+@register("sasrec")
 class SASRec(SequentialRecommender):
     """Next-item prediction with causal self-attention (SASRec, cross-entropy loss)."""
 

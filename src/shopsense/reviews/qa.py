@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shopsense.estimator import NotFittedError
 from shopsense.reviews.tokenize import Tokenizer
 
 METHODS = ("bm25", "embedding", "hybrid")
@@ -246,7 +247,7 @@ class AnswerIndex:
 
     def _check_built(self) -> None:
         if not hasattr(self, "passages_"):
-            raise RuntimeError("this AnswerIndex has no passages; call build first")
+            raise NotFittedError("this AnswerIndex has no passages; call build first")
 
 
 def _top(scores: np.ndarray, pool: np.ndarray | None, k: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,6 +38,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
+from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json
 from shopsense.reviews.tokenize import Tokenizer, Vocabulary
 from shopsense.train.trainer import (
@@ -207,17 +208,16 @@ def _score(module: nn.Module, ids: np.ndarray, device: torch.device, batch: int)
 
 
 # ============================================================================== estimator
-class SentimentClassifier:
+@register("sentiment_classifier")
+class SentimentClassifier(Estimator):
     """Binary review sentiment of one `kind`; scikit-like: `fit` returns self, learned
     attributes end in `_`, `predict_proba(texts)` is P(positive) per text."""
 
     name = "sentiment_classifier"
+    fitted_attribute = "n_train_"
 
     def __init__(self, kind: str = "tfidf", **params: Any) -> None:
         self.config = SentimentConfig(kind=kind, **params)
-
-    def get_params(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -419,10 +419,6 @@ class SentimentClassifier:
             words.idf_, chars.idf_ = arrays["word_idf"], arrays["char_idf"]
             model.vectorizers_ = (words, chars)
         return model
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "n_train_"):
-            raise RuntimeError(f"this {self.config.kind} SentimentClassifier is not fitted")
 
 
 def sentiment_metrics(
