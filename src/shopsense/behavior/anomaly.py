@@ -478,6 +478,8 @@ class AnomalyDetector(Estimator, ABC):
 
     def _check(self, units: Units) -> None:
         self.check_fitted()
+        if not isinstance(units, Units):
+            raise TypeError(f"{self.name} scores Units, not {type(units).__name__}")
         if units.kind != self.kind_:
             raise ValueError(f"{self.name} was fitted on {self.kind_} units, not {units.kind}")
         missing = [c for c in self.unit_features_ if c not in units.features.columns]

@@ -781,9 +781,17 @@ class CutoffModel(Estimator):
         return target.to_numpy(np.float64)
 
     # ----------------------------------------------------------------- scoring
+    def _check_input(self, history: CustomerHistory) -> None:
+        """Fitted, and handed a customer view (a frame or ids would fail deep inside)."""
+        self._check_fitted()
+        if not isinstance(history, CustomerHistory):
+            raise TypeError(
+                f"{type(self).__name__} scores a CustomerHistory, not {type(history).__name__}"
+            )
+
     def _raw(self, history: CustomerHistory) -> pd.Series:
         """The learner's output for every customer with a purchase before history.cutoff."""
-        self._check_fitted()
+        self._check_input(history)
         if history.invoices.empty:
             raise ValueError(
                 f"no customer has a purchase before the cut-off {history.cutoff:%Y-%m-%d}: "

@@ -424,7 +424,7 @@ class CustomerValueModel(CutoffModel):
     def predict(self, history: CustomerHistory) -> pd.Series:
         """Expected spend in the next `horizon_days` per customer with a purchase before
         `history.cutoff` (in the data's currency)."""
-        self._check_fitted()
+        self._check_input(history)
         kind = self.config.kind
         if kind in ("bgnbd", "last_period") and history.invoices.empty:
             raise ValueError(

@@ -199,6 +199,8 @@ class Forecaster(Estimator):
         forecast (units, 0 on expected closed days); deep kinds add lo95, lo80, hi80, hi95.
         """
         self._check_fitted()
+        if not isinstance(view, DemandView):
+            raise TypeError(f"Forecaster.predict takes a DemandView, not {type(view).__name__}")
         cfg = self.config
         horizon = cfg.horizon if horizon is None else int(horizon)
         if cfg.kind in DEEP and horizon > cfg.horizon:
