@@ -84,3 +84,6 @@ def _ram() -> str:
     except (ValueError, OSError, AttributeError):
         return ""
     return f"{total / 2**30:.0f} GiB RAM"
+
+
+commit()  # read when a benchmark starts: the code that runs, not the tree at its end
