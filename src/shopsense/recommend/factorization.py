@@ -7,7 +7,7 @@ dot product. They differ in what they fit: ALS regresses a confidence-weighted 0
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from shopsense.data.views import Interactions
 from shopsense.estimator import register
 from shopsense.recommend.base import Recommender, csr_from_state, csr_state
+from shopsense.train.trainer import Trainer, TrainerConfig, select_device, torch_threads
 
 # ============================================================================ ALS
 
@@ -209,13 +210,12 @@ def _cg_half_step(
 
 # ============================================================================ BPR
 
-OPTIMIZERS = ("adam", "sgd")
 #: standard deviation of the initial user and item vectors (biases start at 0)
 INIT_STD = 0.01
 
 
 @dataclass
-class BPRConfig:
+class BPRConfig(TrainerConfig):
     factors: int = 64
     """Length of the user and item vectors."""
     learning_rate: float = 0.02
@@ -227,11 +227,61 @@ class BPRConfig:
     batch_size: int = 4096
     """Triples per optimizer step."""
     optimizer: str = "adam"
-    """"adam" or "sgd" (plain SGD: per-triple steps, as in the paper, needs many more epochs)."""
-    random_state: int = 0
-    """Seed of the initial vectors and of the triple sampling."""
-    device: str = "auto"
-    """Torch device for training and scoring; "auto" is cuda when available, else cpu."""
+    """"adam", "adamw" or "sgd" (plain SGD: per-triple steps, as in the paper, needs many
+    more epochs)."""
+    schedule: str = "linear"
+    """The learning rate decays linearly to 0 over the epochs."""
+    patience: int = 0
+    """BPR has no validation of its own: every epoch runs."""
+
+
+class _BPRNet(torch.nn.Module):
+    """User and item vectors and item biases: x_ui = p_uᵀq_i + b_i."""
+
+    def __init__(self, users: np.ndarray, items: np.ndarray) -> None:
+        super().__init__()
+        self.user_factors = torch.nn.Parameter(torch.from_numpy(users))
+        self.item_factors = torch.nn.Parameter(torch.from_numpy(items))
+        self.item_bias = torch.nn.Parameter(torch.zeros(len(items)))
+
+
+class _BPRTask:
+    """BPR for the shared trainer: each epoch draws as many triples as there are pairs."""
+
+    def __init__(self, net: _BPRNet, train: Interactions, cfg: BPRConfig, device: torch.device):
+        self.module, self.cfg, self.device = net, cfg, device
+        pairs = train.binary
+        self.n_items = train.n_items
+        self.users = np.repeat(np.arange(train.n_users, dtype=np.int64), np.diff(pairs.indptr))
+        self.positives = pairs.indices.astype(np.int64)
+        self.keys = np.sort(self.users * self.n_items + self.positives)  # (user, positive) codes
+
+    def batches(self, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        n, bs = len(self.keys), self.cfg.batch_size
+        pick = rng.integers(0, n, n)
+        u_np, i_np = self.users[pick], self.positives[pick]
+        j_np = _sample_negatives(rng, u_np, self.keys, self.n_items)
+        u_all, i_all, j_all = (torch.from_numpy(a).to(self.device) for a in (u_np, i_np, j_np))
+        for s in range(0, n, bs):
+            yield u_all[s : s + bs], i_all[s : s + bs], j_all[s : s + bs]
+
+    def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        u, i, j = batch
+        net, embed = self.module, torch.nn.functional.embedding
+        # embedding()'s backward is deterministic; indexing's scatter-add is not on CPU
+        pu, qi, qj = (
+            embed(u, net.user_factors),
+            embed(i, net.item_factors),
+            embed(j, net.item_factors),
+        )
+        bias = net.item_bias[:, None]
+        bi, bj = embed(i, bias)[:, 0], embed(j, bias)[:, 0]
+        diff = (pu * (qi - qj)).sum(1) + bi - bj
+        penalty = (pu * pu + qi * qi + qj * qj).sum(1) + bi * bi + bj * bj
+        return (self.cfg.regularization * penalty - torch.nn.functional.logsigmoid(diff)).sum()
+
+    def validate(self) -> float | None:
+        return None
 
 
 @register("bpr")
@@ -246,74 +296,35 @@ class BPR(Recommender):
     loss is summed, not averaged, so that `learning_rate` is per triple as in the paper's
     SGD; with Adam the scale does not matter.
 
-    Randomness comes from one NumPy generator seeded by `random_state` (initial vectors
-    and triples), so a fit is repeatable on a given device and thread count.
+    It trains on the shared `Trainer` (Adam by default, fused kernel; linear decay of the
+    learning rate to 0; no early stopping, BPR has no validation of its own). The initial
+    vectors come from `random_state`, each epoch's triples from the trainer's per-epoch
+    generator, so a fit is repeatable on a given device and thread count.
     """
 
     name = "bpr"
     Config = BPRConfig
 
     def _device(self) -> torch.device:
-        from shopsense.train.trainer import select_device
-
         return select_device(self.config.device)
 
     def _fit(self, train: Interactions, items: pd.DataFrame | None) -> None:
         cfg = self.config
-        if cfg.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {cfg.optimizer!r}")
         if cfg.factors < 1 or cfg.epochs < 0 or cfg.batch_size < 1:
             raise ValueError("BPR needs factors >= 1, epochs >= 0 and batch_size >= 1")
         if cfg.learning_rate <= 0 or cfg.regularization < 0:
             raise ValueError("BPR needs learning_rate > 0 and regularization >= 0")
         device = self._device()
         rng = np.random.default_rng(cfg.random_state)
-        n_users, n_items = train.n_users, train.n_items
-        pairs = train.binary
-        users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(pairs.indptr))
-        positives = pairs.indices.astype(np.int64)
-        keys = np.sort(users * n_items + positives)  # one code per (user, positive) pair
-
-        def init(n: int) -> torch.nn.Parameter:
-            values = rng.normal(0.0, INIT_STD, (n, cfg.factors)).astype(np.float32)
-            return torch.nn.Parameter(torch.from_numpy(values).to(device))
-
-        user_factors, item_factors = init(n_users), init(n_items)
-        item_bias = torch.nn.Parameter(torch.zeros(n_items, device=device))
-        params = [user_factors, item_factors, item_bias]
-        opt: torch.optim.Optimizer
-        if cfg.optimizer == "adam":
-            # the fused kernel is several times faster than the per-tensor loop on CPU
-            fused = device.type in ("cpu", "cuda")
-            opt = torch.optim.Adam(params, lr=cfg.learning_rate, fused=fused)
-        else:
-            opt = torch.optim.SGD(params, lr=cfg.learning_rate)
-        reg = cfg.regularization
-        embed = torch.nn.functional.embedding
-        n, bs = len(keys), cfg.batch_size
-        bar = tqdm(range(cfg.epochs), desc="bpr", unit="epoch", leave=False, disable=None)
-        for epoch in bar:
-            for group in opt.param_groups:
-                group["lr"] = cfg.learning_rate * (1.0 - epoch / cfg.epochs)
-            pick = rng.integers(0, n, n)
-            u_np, i_np = users[pick], positives[pick]
-            j_np = _sample_negatives(rng, u_np, keys, n_items)
-            u_all, i_all, j_all = (torch.from_numpy(a).to(device) for a in (u_np, i_np, j_np))
-            total = torch.zeros((), device=device)
-            for s in range(0, n, bs):
-                u, i, j = u_all[s : s + bs], i_all[s : s + bs], j_all[s : s + bs]
-                # embedding()'s backward is deterministic; indexing's scatter-add is not on CPU
-                pu, qi, qj = embed(u, user_factors), embed(i, item_factors), embed(j, item_factors)
-                bi, bj = embed(i, item_bias[:, None])[:, 0], embed(j, item_bias[:, None])[:, 0]
-                diff = (pu * (qi - qj)).sum(1) + bi - bj
-                penalty = (pu * pu + qi * qi + qj * qj).sum(1) + bi * bi + bj * bj
-                loss = (reg * penalty - torch.nn.functional.logsigmoid(diff)).sum()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach()
-            bar.set_postfix(loss=f"{float(total) / max(n, 1):.4f}")
-        self._set_tensors(user_factors.detach(), item_factors.detach(), item_bias.detach())
+        users = rng.normal(0.0, INIT_STD, (train.n_users, cfg.factors)).astype(np.float32)
+        items_ = rng.normal(0.0, INIT_STD, (train.n_items, cfg.factors)).astype(np.float32)
+        net = _BPRNet(users, items_).to(device)
+        task = _BPRTask(net, train, cfg, device)
+        with torch_threads(cfg.threads):
+            self.train_result_ = Trainer(cfg, desc="bpr").fit(task)
+        self._set_tensors(
+            net.user_factors.detach(), net.item_factors.detach(), net.item_bias.detach()
+        )
 
     def _set_tensors(self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor) -> None:
         self.user_factors_ = users.contiguous()
