@@ -11,8 +11,8 @@ from shopsense.data.orders import order_line_view
 
 EVENT_COLUMNS = ("session_id", "item_id", "timestamp")
 VIEW_COLUMNS = ("line_type", "kind", "is_product", "is_sale", "takes_back", "country")
-"""Stock codes of "Adjust bad debt" (B) and manual price corrections (M, m) in UCI Online
-Retail: the `manual_adjustment` label."""
+"""What the order-line view says about each line (its type, its item's kind and the flags
+derived from them), carried over when a caller passes the view."""
 
 
 def _order_lines(frame: pd.DataFrame, source: str = "order_lines") -> pd.DataFrame:
