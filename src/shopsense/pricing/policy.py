@@ -35,13 +35,13 @@ from tqdm.auto import tqdm
 
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel
-from shopsense.pricing.simulator import MarketSimulator
+from shopsense.pricing.simulator import ConstantElasticityCurves, MarketSimulator
 
 OBJECTIVES = ("profit", "revenue")
 
 
 @dataclass(frozen=True)
-class PriceHistory:
+class PriceHistory(ConstantElasticityCurves):
     """What a shop knows when its pricing decisions start (arrays aligned with `items`):
     today's prices, its unit costs, and its own estimates from the periods before."""
 
@@ -79,18 +79,6 @@ class PriceHistory:
                                   cost_share=cost_share, min_periods=min_periods)  # fmt: skip
         return cls(own.items, own.ref_price, own.unit_cost, own.elasticity, own.elasticity_se,
                    own.level, own.dispersion, own.season, own.start)  # fmt: skip
-
-    @property
-    def n_items(self) -> int:
-        return len(self.items)
-
-    def season_at(self, t: int) -> float:
-        """The history's seasonal factor for decision period t (0 = the first)."""
-        return float(self.season[(self.start + t) % len(self.season)])
-
-    def expected(self, prices: np.ndarray, t: int) -> np.ndarray:
-        """Mean units at `prices` in decision period t, as the history sees the curves."""
-        return self.level * self.season_at(t) * (prices / self.ref_price) ** self.elasticity
 
 
 @dataclass(frozen=True)

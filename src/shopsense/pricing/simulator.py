@@ -34,8 +34,33 @@ ELASTICITY_BOUNDS = (-6.0, -0.2)
 absurdly steep. Estimates outside are clipped; they are noise or confounding."""
 
 
+class ConstantElasticityCurves:
+    """Per-item demand curves units = level · season(t) · (price / ref_price)^elasticity,
+    shared by the simulated market (its truth) and a shop's estimate of it (its history).
+    Subclasses hold `items`, `ref_price`, `level`, `elasticity`, `season` and `start`."""
+
+    items: np.ndarray
+    ref_price: np.ndarray
+    level: np.ndarray
+    elasticity: np.ndarray
+    season: np.ndarray
+    start: int
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def season_at(self, t: int) -> float:
+        """Seasonal factor of period t (0 = the first period after the history)."""
+        return float(self.season[(self.start + t) % len(self.season)])
+
+    def expected(self, prices: np.ndarray, t: int) -> np.ndarray:
+        """Mean units at `prices` (items, or ... × items) in period t."""
+        return self.level * self.season_at(t) * (prices / self.ref_price) ** self.elasticity
+
+
 @dataclass(frozen=True)
-class MarketSimulator:
+class MarketSimulator(ConstantElasticityCurves):
     """Demand curves of `items` (arrays aligned with it); see the module docstring."""
 
     items: np.ndarray
@@ -109,18 +134,6 @@ class MarketSimulator:
         step = pd.DateOffset(weeks=1) if panel.freq == "W" else pd.DateOffset(months=1)
         start = int(period_of_year(last + step, panel.freq)[0])
         return cls(items, ref, cost, level, e, se, phi, season, e.copy(), start)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.items)
-
-    def season_at(self, t: int) -> float:
-        """Seasonal factor of simulated period t (0 = the period after the panel)."""
-        return float(self.season[(self.start + t) % len(self.season)])
-
-    def expected(self, prices: np.ndarray, t: int) -> np.ndarray:
-        """Mean units at `prices` (items, or ... × items) in period t."""
-        return self.level * self.season_at(t) * (prices / self.ref_price) ** self.elasticity
 
     def sample(self, prices: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         """Units sold at `prices` in period t: gamma-Poisson (negative binomial) draws."""
