@@ -44,7 +44,7 @@ KINDS: dict[str, str] = {
     "multdae": "shopsense.recommend.autoencoders",
     "gru4rec": "shopsense.recommend.gru4rec",
     "sasrec": "shopsense.recommend.sasrec",
-    "customer-segmenter": "shopsense.behavior.segments",
+    "customer-segmenter": "shopsense.behavior.segments.estimator",
     "next_purchase": "shopsense.behavior.predict",
     "churn": "shopsense.behavior.predict",
     "customer_value": "shopsense.behavior.value",
