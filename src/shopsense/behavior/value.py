@@ -1,7 +1,7 @@
 """What a customer will spend over the next 90 days.
 
 Three ways, one API (`CustomerValueModel(kind=...)`, sharing `CutoffModel` with the
-purchase models in `predict.py`):
+purchase models in `predict`):
 
 - "bgnbd": the BG/NBD purchase model (Fader, Hardie & Lee 2005, "Counting Your Customers
   the Easy Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2)) for the
@@ -10,7 +10,7 @@ purchase models in `predict.py`):
   likelihood as in Fader & Hardie's note "The Gamma-Gamma Model of Monetary Value", 2013)
   for the expected spend per purchase. Both fitted by maximum likelihood on the customers'
   recency / frequency / spend before the cut-off: no labels, no earlier cut-offs needed.
-- "gru" and "gbm": the sequence network and boosted trees of `predict.py` with a regression
+- "gru" and "gbm": the sequence network and boosted trees of `predict` with a regression
   head on log1p(next-period value), learnt from earlier cut-offs.
 - "last_period": the customer's spend in the `horizon_days` before the cut-off, times one
   factor fitted on earlier cut-offs (next-period revenue over last-period revenue).
