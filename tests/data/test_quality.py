@@ -84,3 +84,11 @@ def test_the_store_keeps_a_report_per_ingest(tmp_path: Path):
         assert len(store.quality_reports("order_lines", latest=False)) == 2
     with Store(tmp_path / "s.duckdb", read_only=True) as store:
         assert store.quality_reports("order_lines")[0].source.endswith("b.csv")
+
+
+def test_small_code_writes_can_skip_the_report(tmp_path: Path):
+    """The service writes events per request: no report, no ingest-log row for those."""
+    with Store(tmp_path / "s.duckdb") as store:
+        report = store.write_frame("order_lines", _lines([1.0]), source="api", quality=False)
+        assert report.quality is None and report.rows_inserted == 1
+        assert store.quality_reports() == []

@@ -166,16 +166,21 @@ class Store:
         *,
         source: str,
         reject_path: str | Path | None = None,
+        quality: bool = True,
     ) -> IngestReport:
         """Validate and load a frame built in code (data set loaders): same rules as files.
 
-        Faults name `source` and the 1-based row number of the frame.
+        Faults name `source` and the 1-based row number of the frame. `quality=False` skips
+        the data-quality report and the ingest log (the service's small, frequent event
+        writes, which would otherwise read the catalogue on every request).
         """
         spec = table_named(table)
         checked = check_frame(frame, spec, source=source, line_offset=1, unit="row")
-        return self._apply(checked, reject_path)
+        return self._apply(checked, reject_path, quality=quality)
 
-    def _apply(self, checked: Checked, reject_path: str | Path | None) -> IngestReport:
+    def _apply(
+        self, checked: Checked, reject_path: str | Path | None, *, quality: bool = True
+    ) -> IngestReport:
         spec = checked.table
         if checked.fatal or (checked.problem_count and reject_path is None):
             raise checked.error()
@@ -192,7 +197,7 @@ class Store:
             raise
         if pending is not None:
             os.replace(pending, Path(str(reject_path)))
-        quality = self._record_quality(checked)
+        report = self._record_quality(checked) if quality else None
         if superseded:
             warnings.append(
                 f"{superseded:,} rows were superseded by a later row with the same "
@@ -208,7 +213,7 @@ class Store:
             rows_rejected=rejected,
             reject_path=str(reject_path) if pending is not None else None,
             warnings=tuple(warnings),
-            quality=quality,
+            quality=report,
         )
 
     def _record_quality(self, checked: Checked) -> QualityReport:

@@ -102,7 +102,7 @@ class ServiceState:
     def write_events(self, frame: pd.DataFrame, source: str) -> EventsWritten:
         """Store events durably (validated like any ingest), then update live histories."""
         with self._store_lock, self._open_store() as store:
-            report = store.write_frame("events", frame, source=source)
+            report = store.write_frame("events", frame, source=source, quality=False)
         ordered = frame.sort_values("timestamp", kind="stable")
         users = ordered["user_id"].astype(str).tolist()
         items = ordered["item_id"].astype(str).tolist()
