@@ -54,7 +54,14 @@ def test_an_event_changes_the_next_recommendations_at_once(client):
     assert "REGENCY CAKESTAND" in after.json()["items"][0]["reason"]
     # the same for a known customer: the new purchase leaves their list and shifts it
     known_before = items(client.get(f"/v1/users/{USER}/recommendations"))
-    event = {"user_id": USER, "item_id": known_before[0], "event_type": "purchase"}
+    # an explicit timestamp: an event without one is stamped "now", so a retry a second
+    # later would be a different event
+    event = {
+        "user_id": USER,
+        "item_id": known_before[0],
+        "event_type": "purchase",
+        "timestamp": "2011-12-10T09:30:00",
+    }
     assert client.post("/v1/events", json={"events": [event]}, headers=AUTH).status_code == 201
     known_after = client.get(f"/v1/users/{USER}/recommendations")
     assert known_after.json()["source"] == "fold_in"
