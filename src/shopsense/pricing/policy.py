@@ -27,12 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from shopsense.estimator import NotFittedError
 from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.simulator import ConstantElasticityCurves, MarketSimulator
@@ -167,29 +169,52 @@ def expected_objective(
 
 # ================================================================================ policies
 class Policy:
-    """A pricing rule over the grid; `choose` returns grid indices (one per item)."""
+    """A pricing rule over the grid; `choose` returns grid indices (one per item).
+
+    A policy knows nothing until `reset` gives it the shop's history and the grid, so
+    `choose` and `observe` before it raise `NotFittedError` (like a model used before
+    `fit`), naming what to call, rather than failing deep inside on a missing attribute.
+    """
 
     name = "policy"
+    #: the attribute `reset` sets; present (not None) once an episode has started
+    started_attribute: ClassVar[str] = "_grid"
 
     def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
         """Start an episode knowing what the shop knows (`history`) and the price grid."""
+        self._grid = grid
+
+    def is_started(self) -> bool:
+        """Whether `reset` has run."""
+        return getattr(self, self.started_attribute, None) is not None
+
+    def check_started(self) -> None:
+        """Raise `NotFittedError` unless `reset` has run."""
+        if not self.is_started():
+            raise NotFittedError(
+                f"the {self.name!r} policy is not fitted: call reset(history, grid, rng) "
+                "before choose or observe"
+            )
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def observe(self, t: int, prices: np.ndarray, units: np.ndarray) -> None:
         """What the period sold at the chosen prices."""
+        self.check_started()
 
 
 class CurrentPrice(Policy):
     """Keep today's price (the status quo every other policy must beat)."""
 
     name = "current price"
+    started_attribute = "_index"
 
     def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
         self._index = np.abs(np.log(grid / history.ref_price[:, None])).argmin(axis=1)
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        self.check_started()
         return _closest_feasible(self._index, feasible)
 
 
@@ -199,6 +224,13 @@ class Yardstick(Policy):
 
     def reveal(self, world: MarketSimulator) -> None:
         self._world = world
+
+    def _check_revealed(self) -> None:
+        if getattr(self, "_world", None) is None:
+            raise NotFittedError(
+                f"the {self.name!r} yardstick has not been shown a world: call reveal(world) "
+                "before reset"
+            )
 
 
 class Oracle(Yardstick):
@@ -210,9 +242,11 @@ class Oracle(Yardstick):
         self.objective = objective
 
     def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._check_revealed()
         self._grid = grid
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        self.check_started()
         units = self._world.expected(self._grid.T, t).T
         value = expected_objective(self._grid, units, self._world.unit_cost, self.objective)
         return np.where(feasible, value, -np.inf).argmax(axis=1)
@@ -223,11 +257,13 @@ class BestFixedPrice(Yardstick):
     hindsight, approached within the change limit and then kept."""
 
     name = "best fixed price"
+    started_attribute = "_target"
 
     def __init__(self, horizon: int, objective: str = "profit") -> None:
         self.horizon, self.objective = horizon, objective
 
     def reset(self, history: PriceHistory, grid: np.ndarray, rng: np.random.Generator) -> None:
+        self._check_revealed()
         world = self._world
         season = sum(world.season_at(t) for t in range(self.horizon))
         units = world.expected(grid.T, 0).T * (season / world.season_at(0))
@@ -235,6 +271,7 @@ class BestFixedPrice(Yardstick):
         self._target = value.argmax(axis=1)
 
     def choose(self, t: int, feasible: np.ndarray) -> np.ndarray:
+        self.check_started()
         return _closest_feasible(self._target, feasible)
 
 
@@ -280,6 +317,7 @@ class ThompsonPricer(Policy):
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (items × 2: log level, elasticity) and covariance (items × 2 × 2)."""
+        self.check_started()
         cov = np.linalg.inv(self._precision)
         return np.einsum("nij,nj->ni", cov, self._shift), cov
 
@@ -299,6 +337,7 @@ class ThompsonPricer(Policy):
         return np.where(feasible, value, -np.inf).argmax(axis=1)
 
     def observe(self, t: int, prices: np.ndarray, units: np.ndarray) -> None:
+        self.check_started()
         h = self._history
         x = np.stack([np.ones_like(prices), np.log(prices / h.ref_price)], axis=1)
         y = np.log(np.maximum(units, 0.5)) - np.log(h.season_at(t))
