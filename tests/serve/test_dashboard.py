@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from shopsense.config import Settings
 from shopsense.data.stats import StoreStats
 from shopsense.data.store import Store
-from shopsense.serve import dashboard
 from shopsense.serve.app import create_app
+from shopsense.serve.dashboard import plots
 from tests.serve.conftest import KEY
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -130,7 +130,7 @@ def test_plot_and_stats_are_computed_once_per_store_version(
     """Page views reuse what was read; a write to the store (here, a posted event) makes
     the next view recompute, with the new numbers, and the explorer shows the new event."""
     calls = {"svg": 0, "stats": 0}
-    draw, read = dashboard.activity_svg, Store.stats
+    draw, read = plots.activity_svg, Store.stats
 
     def counting_draw(weekly):  # type: ignore[no-untyped-def]
         calls["svg"] += 1
@@ -140,7 +140,7 @@ def test_plot_and_stats_are_computed_once_per_store_version(
         calls["stats"] += 1
         return read(self)
 
-    monkeypatch.setattr(dashboard, "activity_svg", counting_draw)
+    monkeypatch.setattr(plots, "activity_svg", counting_draw)
     monkeypatch.setattr(Store, "stats", counting_stats)
     with TestClient(create_app(fresh_shop)) as client:
         first = client.get("/dashboard").text

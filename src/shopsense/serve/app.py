@@ -21,15 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from shopsense import __version__
 from shopsense.config import Settings
-from shopsense.serve import (
-    api,
-    behavior,
-    dashboard,
-    dashboard_customers,
-    dashboard_pricing,
-    pricing,
-    reviews,
-)
+from shopsense.serve import api, behavior, dashboard, pricing, reviews
 from shopsense.serve import images as images_routes
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit
@@ -67,8 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews.router)
     app.include_router(pricing.router)
     app.include_router(dashboard.router)
-    app.include_router(dashboard_customers.router)
-    app.include_router(dashboard_pricing.router)
     dashboard.mount_static(app)
 
     @app.get("/", include_in_schema=False)

@@ -1,0 +1,42 @@
+"""The models page (`/dashboard/models`): the latest evaluation report as a leaderboard,
+and every registry version.
+
+Read-only by design: activating a model needs an API key, so the page says which endpoint
+to call instead of offering a button.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from shopsense.serve import api
+from shopsense.serve.dashboard.leaderboard import latest_leaderboard
+from shopsense.serve.dashboard.render import page, page_router, problem, service_state
+
+router = page_router()
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models(request: Request) -> Response:
+    """The latest evaluation report and every registry version."""
+    state = service_state(request)
+    trouble = None
+    try:
+        board = latest_leaderboard(state.settings.reports_dir)
+    except (OSError, ValueError, TypeError, AttributeError) as e:  # not a report: say so, go on
+        board, trouble = None, f"The latest evaluation report could not be read: {e}"
+    try:
+        versions = api._versions(state)
+    except (OSError, ValueError) as e:  # e.g. active.json names a deleted version
+        return problem(request, 500, f"The model registry could not be read: {e}")
+    return page(
+        request,
+        "models.html",
+        "Models",
+        board=board,
+        problem=trouble,
+        versions=versions,
+        base_url=str(request.base_url).rstrip("/"),
+        example=next((v for v in versions if not v.active), versions[0] if versions else None),
+    )
