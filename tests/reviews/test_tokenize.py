@@ -33,7 +33,13 @@ def test_language_detection() -> None:
     assert detect_language("这件衣服很好看") == "zh"
     assert detect_language("Love it, 很好") == "zh"
     assert detect_language("Love this dress") == "en"
-    assert detect_language("😍") == "en"
+    assert detect_language("ＧＲＥＡＴ！") == "en"  # full-width Latin
+    assert detect_language("iPhone很好 but 价格 is high") == "zh"
+    assert detect_language("とても良い服です") == "ja"  # kanji with kana is not Chinese
+    assert detect_language("아주 좋아요") == "ko"
+    assert detect_language("Очень хорошее платье") == "und-Cyrl"
+    for nothing in ("😍", "", "   ", "123 !!!"):  # no letters: no language to tell
+        assert detect_language(nothing) == "und"
 
 
 def test_vocabulary_encodes_head_and_tail_and_saves_as_json() -> None:

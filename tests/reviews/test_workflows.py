@@ -43,10 +43,23 @@ def test_train_saves_a_version_per_language_with_test_metrics(shop: Settings) ->
 
 
 def test_scores_route_each_text_to_its_language(shop: Settings) -> None:
-    out = workflows.score(shop, ["质量很好，很喜欢", "质量太差了，退货", "Love it, fits well", ""])
-    assert list(out["language"]) == ["zh", "zh", "en", "en"]
+    out = workflows.score(shop, ["质量很好，很喜欢", "质量太差了，退货", "Love it, fits well"])
+    assert list(out["language"]) == ["zh", "zh", "en"]
     assert out["score"].iloc[0] > 0.5 > out["score"].iloc[1]
     assert out["model"].iloc[0].startswith("sentiment-zh/")
+    assert out["model"].iloc[2].startswith("sentiment-en/")
+
+
+def test_a_text_without_a_model_of_its_language_is_refused_not_scored(shop: Settings) -> None:
+    texts = ["Love it", "", "   ", "Очень хорошее платье", "とても良い服です"]
+    with pytest.raises(workflows.UnsupportedLanguage) as caught:
+        workflows.score(shop, texts)
+    err = caught.value
+    assert err.problems == [(1, "empty"), (2, "empty"), (3, "und-Cyrl"), (4, "ja")]
+    assert err.available == ["en", "zh"]
+    assert "text 3 is in language 'und-Cyrl'" in str(err) and "sentiment-zh" in str(err)
+    with pytest.raises(workflows.UnsupportedLanguage, match="'ja'"):
+        workflows.sentiment_model(shop, "ja")
 
 
 def test_a_version_is_loaded_once_and_a_new_one_replaces_it(shop: Settings) -> None:

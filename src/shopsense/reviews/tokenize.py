@@ -36,11 +36,49 @@ def has_han(text: str) -> bool:
     return re.search(f"[{_HAN}]", text) is not None
 
 
-def detect_language(text: str) -> str:
-    """ "zh" when at least a fifth of the letters are Han characters, else "en"."""
-    han = len(re.findall(f"[{_HAN}]", text))
-    letters = sum(ch.isalpha() for ch in text)
-    return "zh" if letters and han / letters >= 0.2 else "en"
+#: Scripts read from a letter's Unicode name, and the language each one is taken for.
+#: Script alone cannot tell Latin-script languages apart: French or German text is read
+#: as "en". Scripts shared by many languages get an undetermined tag ("und-Cyrl").
+SCRIPT_LANGUAGES = {
+    "LATIN": "en",
+    "CJK": "zh",
+    "HIRAGANA": "ja",
+    "KATAKANA": "ja",
+    "HANGUL": "ko",
+    "GREEK": "el",
+    "HEBREW": "he",
+    "THAI": "th",
+    "CYRILLIC": "und-Cyrl",
+    "ARABIC": "und-Arab",
+    "DEVANAGARI": "und-Deva",
+}
+UNDETERMINED = "und"
+
+
+def detect_language(text: str, *, sample: int = 2000) -> str:
+    """The language of `text` by the script of its letters (the first `sample` letters).
+
+    "zh" when at least a fifth of the letters are Han characters and there is no kana
+    (a Chinese review often names an English brand); "ja" with kana; otherwise the
+    language of the most common script (`SCRIPT_LANGUAGES`), "en" for Latin. A text
+    without letters (empty, digits, emoji only) is "und": there is nothing to tell."""
+    counts: Counter[str] = Counter()
+    seen = 0
+    for ch in unicodedata.normalize("NFKC", text[: 4 * sample]):  # full-width ＡＢＣ is Latin
+        if not ch.isalpha():
+            continue
+        counts[unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]] += 1
+        seen += 1
+        if seen >= sample:
+            break
+    if not seen:
+        return UNDETERMINED
+    if counts["HIRAGANA"] + counts["KATAKANA"]:
+        return "ja"
+    if counts["CJK"] / seen >= 0.2:
+        return "zh"
+    script = max(counts, key=lambda s: (counts[s], s))
+    return SCRIPT_LANGUAGES.get(script, UNDETERMINED)
 
 
 @dataclass(frozen=True)

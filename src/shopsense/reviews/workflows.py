@@ -3,7 +3,8 @@ benchmark: load a review corpus, train and save a sentiment model, score texts, 
 product's aspects, draft replies and answer questions with sources.
 
 Sentiment models are saved per language as `reviews/sentiment-<language>`; scoring routes
-each text to the model of its detected language (falling back to any trained one).
+each text to the model of its detected language and to no other: a text whose language has
+no model is refused (`UnsupportedLanguage`), never scored by a model of another language.
 """
 
 from __future__ import annotations
@@ -142,36 +143,95 @@ _LOADED_MAX = 4
 _LOCK = threading.Lock()
 
 
+class UnsupportedLanguage(ValueError):
+    """Texts whose language has no trained sentiment model (or that are empty).
+
+    `problems` lists (position, detected language) per refused text; `available` the
+    languages that do have a model."""
+
+    def __init__(self, problems: list[tuple[int, str]], available: list[str]) -> None:
+        self.problems, self.available = problems, available
+        parts = []
+        for pos, lang in problems:
+            what = "is empty" if lang == EMPTY else f"is in {_language_name(lang)}"
+            parts.append(f"text {pos} {what}")
+        have = ", ".join(f"{x} ({model_name(x)})" for x in available) or "none"
+        super().__init__(
+            "; ".join(parts) + f": no sentiment model for it. Models exist for: {have}"
+        )
+
+
+EMPTY = "empty"
+
+
+def _language_name(code: str) -> str:
+    if code == "und":
+        return "no language that can be told (no letters)"
+    return f"language {code!r}"
+
+
+def available_languages(settings: Settings) -> list[str]:
+    """Languages with an active sentiment model, sorted."""
+    registry = Registry(settings.models_dir)
+    folder = Path(settings.models_dir) / TASK
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    out = []
+    for name in names:
+        if not name.startswith("sentiment-"):
+            continue
+        try:
+            registry.active(TASK, name)
+        except FileNotFoundError:
+            continue
+        out.append(name.removeprefix("sentiment-"))
+    return out
+
+
 def sentiment_model(settings: Settings, language: str) -> tuple[Any, str]:
-    """The active sentiment model of `language` (else any trained one) and its label.
+    """The active sentiment model of `language` and its label; FileNotFoundError when no
+    sentiment model exists at all, `UnsupportedLanguage` when only other languages have one.
 
     Loaded once per version folder and kept (a few at most): the service scores texts per
     request, and reading a TF-IDF vocabulary again each time would cost more than scoring.
     """
     registry = Registry(settings.models_dir)
-    for lang in (language, *[x for x in LANGUAGES if x != language]):
-        try:
-            version = registry.active(TASK, model_name(lang))
-        except FileNotFoundError:
-            continue
-        key = str(Path(version.path).resolve())
-        with _LOCK:
-            model = _LOADED.get(key)
-            if model is None:
-                model = registry.load(TASK, version.name, version.version)
-                while len(_LOADED) >= _LOADED_MAX:
-                    _LOADED.pop(next(iter(_LOADED)))
-                _LOADED[key] = model
-        return model, f"{version.name}/{version.version}"
-    raise FileNotFoundError(
-        "no sentiment model yet; run `shopsense reviews train` after `shopsense reviews load`"
-    )
+    try:
+        version = registry.active(TASK, model_name(language))
+    except FileNotFoundError:
+        available = available_languages(settings)
+        if not available:
+            raise FileNotFoundError(
+                "no sentiment model yet; run `shopsense reviews train` after "
+                "`shopsense reviews load`"
+            ) from None
+        raise UnsupportedLanguage([(0, language)], available) from None
+    key = str(Path(version.path).resolve())
+    with _LOCK:
+        model = _LOADED.get(key)
+        if model is None:
+            model = registry.load(TASK, version.name, version.version)
+            while len(_LOADED) >= _LOADED_MAX:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[key] = model
+    return model, f"{version.name}/{version.version}"
 
 
 def score(settings: Settings, texts: list[str]) -> pd.DataFrame:
     """P(positive) of each text by the model of its language: text, language, score,
-    sentiment ("positive"/"negative"), model."""
-    languages = [detect_language(t or "") for t in texts]
+    sentiment ("positive"/"negative"), model.
+
+    All or nothing: if any text is empty or in a language without a model, nothing is
+    scored and `UnsupportedLanguage` names every such text (FileNotFoundError when no
+    sentiment model exists at all)."""
+    languages = [detect_language(t) if (t or "").strip() else EMPTY for t in texts]
+    available = available_languages(settings)
+    if not available:
+        raise FileNotFoundError(
+            "no sentiment model yet; run `shopsense reviews train` after `shopsense reviews load`"
+        )
+    refused = [(i, x) for i, x in enumerate(languages) if x not in available]
+    if refused:
+        raise UnsupportedLanguage(refused, available)
     out = pd.DataFrame({"text": texts, "language": languages, "score": np.nan, "model": ""})
     for lang in sorted(set(languages)):
         model, label = sentiment_model(settings, lang)
@@ -194,8 +254,8 @@ def item_aspects(settings: Settings, item_id: str, *, examples: int = 2) -> pd.D
     )
     try:
         model, _ = sentiment_model(settings, language)
-    except FileNotFoundError:
-        model = None
+    except (FileNotFoundError, UnsupportedLanguage):
+        model = None  # the reviews' own ratings mark praise and complaints
     extractor = AspectExtractor(sentiment=model)
     return extractor.summarize(
         list(reviews["text"]),
