@@ -104,14 +104,15 @@ def reply_cmd(
     store: StoreOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
-    """Draft a reply to a negative review that names what the customer complained about."""
+    """Draft a reply: to a negative review, an apology naming what the customer complained
+    about; to any other, a thank-you."""
     from shopsense.reviews import workflows
 
     try:
         draft = workflows.reply(settings(store, models_dir), review_id=review, text=text)
     except (FileNotFoundError, KeyError, ValueError) as e:
         raise fail(str(e).strip("'\"")) from None
-    console.print(f"[bold]aspects:[/] {', '.join(draft.aspects) or '-'}")
+    console.print(f"[bold]{draft.kind}[/] - aspects: {', '.join(draft.aspects) or '-'}")
     console.print(draft.text, highlight=False)
 
 

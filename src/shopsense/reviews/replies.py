@@ -1,7 +1,14 @@
 """Drafted replies to negative reviews that name what the customer complained about.
 
-The complaint is found by the aspect extractor (the clause with the lowest sentiment, or
-the review's label without a model); the draft then
+Only a negative review gets an apology. A review is negative when the sentiment model reads
+the whole review as negative (P(positive) < 0.5) and its rating, when one is given, is
+negative too (`label` 0: 1-2 stars); without a model the rating alone decides, and with
+neither the review is not guessed at (ValueError). Every other review - positive, or where
+the model and the rating disagree - gets a short thank-you that apologises for nothing
+(`Reply.kind` "thanks"): an apology to "This dress is perfection!" reads as a broken bot.
+
+For a negative review the complaint is found by the aspect extractor (the clause with the
+lowest sentiment, or the review's label without a model); the draft then
 1. thanks the customer and quotes the complained-about clause, so the reply is about this
    review and no other;
 2. apologises for that aspect with a sentence written for it (`REMEDIES`: what a care team
@@ -87,6 +94,34 @@ class Reply:
     quoted: str | None
     """The clause of the review the reply quotes."""
     language: str
+    kind: str = "apology"
+    """"apology" (a negative review) or "thanks" (any other: no apology, no remedy)."""
+
+
+#: Thank-you drafts for reviews that are not negative: warm, apologise for nothing.
+THANKS = (
+    "Thank you for taking the time to review your order - we read every review and pass "
+    "it on to the team that chose the product.",
+    "感谢您抽出时间评价这次购物，我们会认真阅读每一条评价并转达给选品团队。",
+)
+
+
+def is_negative(
+    review: str, *, sentiment: Scorer | None = None, label: float | None = None
+) -> bool:
+    """Whether a review gets an apology: the model reads it as negative and the rating
+    (`label`, 0 negative / 1 positive, None or NaN unknown) does not say otherwise; without
+    a model, the rating. ValueError when neither is given."""
+    known = label is not None and label == label  # NaN: a 3-star or unrated review
+    if sentiment is None and not known:
+        raise ValueError(
+            "cannot tell whether the review is negative: give a sentiment model or its rating"
+        )
+    if known and float(label) >= 0.5:  # type: ignore[arg-type]
+        return False
+    if sentiment is not None:
+        return float(sentiment.predict_proba([review or ""])[0]) < 0.5
+    return True
 
 
 def draft_reply(
@@ -94,14 +129,18 @@ def draft_reply(
     *,
     review_id: str | None = None,
     sentiment: Scorer | None = None,
-    label: float | None = 0.0,
+    label: float | None = None,
     language: str | None = None,
     max_aspects: int = 2,
 ) -> Reply:
-    """A reply to one (negative) review naming its complaints; `label` is the review's own
-    polarity (0 negative), used for clauses when no `sentiment` model is given."""
+    """A reply to one review: for a negative one (see `is_negative`) an apology naming its
+    complaints, for any other a thank-you. `label` is the review's own polarity from its
+    rating (0 negative, 1 positive), also used for clauses when no `sentiment` is given."""
     language = language or detect_language(review or "")
     zh = language == "zh"
+    if not is_negative(review, sentiment=sentiment, label=label):
+        return Reply(THANKS[1] if zh else THANKS[0], (), None, "zh" if zh else "en", "thanks")
+    label = 0.0  # negative: a clause without a model is a complaint
     extractor = AspectExtractor(sentiment=sentiment)
     found = extractor.mentions([review or ""], review_ids=[review_id], labels=[label])
     complaints = found[found["polarity"] == "complaint"].sort_values("score", kind="stable")
@@ -155,11 +194,11 @@ def _digest(text: str) -> str:
 def draft_replies(
     reviews: pd.DataFrame, *, sentiment: Scorer | None = None, label_column: str | None = None
 ) -> pd.DataFrame:
-    """Drafts for a frame of reviews (review_id, text[, language]): review_id, aspects,
-    quoted, reply."""
+    """Drafts for a frame of reviews (review_id, text[, language]): review_id, kind,
+    aspects, quoted, reply. `label_column` holds each review's rating polarity (0/1/NaN)."""
     rows = []
     for rec in reviews.itertuples(index=False):
-        label = getattr(rec, label_column) if label_column else 0.0
+        label = getattr(rec, label_column) if label_column else None
         reply = draft_reply(
             rec.text,
             review_id=str(rec.review_id),
@@ -170,12 +209,14 @@ def draft_replies(
         rows.append(
             {
                 "review_id": str(rec.review_id),
+                "kind": reply.kind,
                 "aspects": ", ".join(reply.aspects),
                 "quoted": reply.quoted,
                 "reply": reply.text,
             }
         )
-    return pd.DataFrame(rows, columns=["review_id", "aspects", "quoted", "reply"])
+    return pd.DataFrame(rows, columns=["review_id", "kind", "aspects", "quoted", "reply"])
 
 
-__all__ = ["REMEDIES", "Reply", "draft_replies", "draft_reply", "find_aspects"]
+__all__ = ["REMEDIES", "THANKS", "Reply", "draft_replies", "draft_reply", "find_aspects",
+           "is_negative"]  # fmt: skip

@@ -266,7 +266,8 @@ def item_aspects(settings: Settings, item_id: str, *, examples: int = 2) -> pd.D
 
 
 def reply(settings: Settings, *, review_id: str | None = None, text: str | None = None):
-    """A drafted reply to a stored review (by id) or to a text."""
+    """A drafted reply to a stored review (by id) or to a text: an apology naming the
+    complaint for a negative review, a thank-you for any other (see `replies.is_negative`)."""
     from shopsense.reviews.replies import draft_reply
 
     label: float | None = None
@@ -276,11 +277,14 @@ def reply(settings: Settings, *, review_id: str | None = None, text: str | None 
             raise KeyError(f"no review {review_id!r} in the store")
         text = str(found["text"].iloc[0])
         label = float(review_labels(found).iloc[0]) if review_labels(found).notna().all() else None
-    if not text:
+    if not text or not text.strip():
         raise ValueError("give a review id or a review text")
+    language = detect_language(text)
     try:
-        model, _ = sentiment_model(settings, detect_language(text))
-    except FileNotFoundError:
+        model, _ = sentiment_model(settings, language)
+    except (FileNotFoundError, UnsupportedLanguage) as e:
+        if label is None:  # nothing to tell a negative review from a happy one
+            raise ValueError(f"no reply drafted: {e}") from None
         model = None
     return draft_reply(text, review_id=review_id, sentiment=model, label=label)
 
