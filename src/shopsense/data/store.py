@@ -3,6 +3,13 @@
 Files are validated before anything is written and each load runs in one transaction, so
 the store never holds half a file. Rows already stored are skipped (logs) or replaced
 (catalogue tables with `upsert`), which makes loading the same export twice harmless.
+
+One process writes a store at a time: a read-write `Store` holds the store's write lock
+(`<file>.lock` beside it, naming the holder's pid) for as long as it is open, and a second
+writer gets `StoreLocked` naming that pid instead of a DuckDB lock error or a lost write.
+Readers (`read_only=True`) take no lock. Every write that changes a table bumps that
+table's data version (`data_versions()`), so caches can be kept per table instead of
+per file.
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,18 +90,33 @@ class Store:
     Use as a context manager so the file is closed (DuckDB allows one writer per file).
     """
 
-    def __init__(self, path: str | Path = "shopsense.duckdb", *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = "shopsense.duckdb",
+        *,
+        read_only: bool = False,
+        wait_s: float = 5.0,
+    ) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self._lock: WriteLock | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         if not read_only and self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path, read_only=read_only)
+            self._lock = WriteLock(self.path).acquire()  # StoreLocked: another process writes
+        try:
+            self._con = _connect(self.path, read_only, wait_s)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
         if not read_only:
             for spec in TABLES.values():
                 _run(self._con, spec.ddl())
             _add_new_columns(self._con)
             _run(self._con, _LOG_DDL)
             _run(self._con, _LOG_ITEMS_DDL)
+            _run(self._con, _VERSIONS_DDL)
 
     # -- lifecycle
 
@@ -111,6 +136,9 @@ class Store:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -323,6 +351,7 @@ class Store:
                     )
                     inserted = int(result[0][0])
                     updated, skipped = 0, len(frame) - inserted
+                version = self._bump(spec.name) if inserted or updated else None
                 _run(con, "COMMIT")
             except BaseException:
                 with contextlib.suppress(duckdb.Error):  # keep the original error
@@ -330,7 +359,28 @@ class Store:
                 raise
         finally:
             con.unregister(incoming)
+        if version is not None:
+            _remember_version(self.path, spec.name, version)
         return inserted, updated, skipped, superseded
+
+    def _bump(self, table: str) -> int:
+        """Count one more change of `table` (inside the caller's transaction)."""
+        row = _run(
+            self.connection,
+            "INSERT INTO _data_versions VALUES (?, 1) ON CONFLICT (table_name) "
+            "DO UPDATE SET version = _data_versions.version + 1 RETURNING version",
+            [table],
+        )
+        return int(row[0][0])
+
+    def data_versions(self) -> dict[str, int]:
+        """How many writes changed each table so far (a table never changed is absent):
+        a cache computed from some tables stays valid while their versions stay the same."""
+        try:
+            rows = _run(self.connection, "SELECT table_name, version FROM _data_versions")
+        except duckdb.CatalogException:
+            return {}  # a read-only store written by an older version
+        return {str(name): int(version) for name, version in rows}
 
     def _upsert(
         self, incoming: str, target: str, columns: str, selected: str, key: str, whole: str
@@ -397,6 +447,10 @@ _LOG_DDL = (
     "CREATE TABLE IF NOT EXISTS _ingest_log (id BIGINT PRIMARY KEY, table_name VARCHAR, "
     "source VARCHAR, loaded_at TIMESTAMP, n_rows BIGINT, report VARCHAR)"
 )
+_VERSIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS _data_versions (table_name VARCHAR PRIMARY KEY, "
+    "version BIGINT NOT NULL)"
+)
 _LOG_ITEMS_DDL = (
     "CREATE TABLE IF NOT EXISTS _ingest_items (ingest_id BIGINT, item_id VARCHAR, n_rows BIGINT, "
     "median_price DOUBLE)"
@@ -446,4 +500,153 @@ def _write_pending_csv(frame: pd.DataFrame, final: Path) -> Path:
     return Path(name)
 
 
-__all__ = ["IngestError", "IngestReport", "Store"]
+# ============================================================================ one writer
+
+
+class StoreLocked(RuntimeError):
+    """Another process holds the store's write lock."""
+
+
+#: lock files this process holds: resolved path -> [open file, number of holders]
+_HELD: dict[str, list[Any]] = {}
+_HELD_GUARD = threading.Lock()
+#: data versions this process wrote or read while holding a store's lock (trusted only
+#: then, and only once read from the store: `_SEEDED`)
+_VERSIONS: dict[str, dict[str, int]] = {}
+_SEEDED: set[str] = set()
+
+
+def lock_path(store_path: str | Path) -> Path:
+    """The lock file of a store: beside the DuckDB file, `<name>.lock`."""
+    path = Path(store_path)
+    return path.with_name(path.name + ".lock")
+
+
+class WriteLock:
+    """The write lock of one store: an exclusive `flock` on `<store>.lock` whose text names
+    the holding process. Held per process: several holders in one process (the service
+    and its per-request connections) share it; it is released when the last lets go, and
+    by the operating system when the process dies, so a crash never leaves it stuck."""
+
+    def __init__(self, store_path: str | Path, purpose: str | None = None) -> None:
+        self.path = lock_path(store_path)
+        self.key = str(self.path.resolve())
+        self.purpose = purpose or " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]]).strip()
+        self._held = False
+
+    def acquire(self) -> WriteLock:
+        """Take the lock, or raise StoreLocked naming the file and the holder's pid."""
+        import fcntl
+
+        with _HELD_GUARD:
+            entry = _HELD.get(self.key)
+            if entry is not None:
+                entry[1] += 1
+                self._held = True
+                return self
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                handle.close()
+                raise StoreLocked(
+                    f"the store {self.path.with_suffix('')} is being written by another "
+                    f"process (lock {self.path} held by {holder}); one process writes a "
+                    "store: send writes through it, stop it first, or open the store "
+                    "read-only"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} ({self.purpose})\n")
+            handle.flush()
+            _HELD[self.key] = [handle, 1]
+            _VERSIONS.pop(self.key, None)  # others may have written before we held it
+            _SEEDED.discard(self.key)
+            self._held = True
+        return self
+
+    def release(self) -> None:
+        """Let go (once per acquire); the last holder in the process unlocks the file."""
+        import fcntl
+
+        with _HELD_GUARD:
+            if not self._held:
+                return
+            self._held = False
+            entry = _HELD.get(self.key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del _HELD[self.key]
+            _VERSIONS.pop(self.key, None)
+            _SEEDED.discard(self.key)
+            handle = entry[0]
+            with contextlib.suppress(OSError):
+                handle.seek(0)
+                handle.truncate()
+                handle.flush()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def __enter__(self) -> WriteLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def written_versions(store_path: str | Path) -> dict[str, int] | None:
+    """The data versions this process knows for certain: while it holds the store's
+    write lock nobody else writes, so the versions it wrote or read stay true. None when
+    it does not hold the lock (read the store's `data_versions()` instead)."""
+    key = str(lock_path(store_path).resolve())
+    with _HELD_GUARD:
+        if key not in _HELD or key not in _SEEDED:
+            return None
+        return dict(_VERSIONS.get(key, {}))
+
+
+def seed_versions(store_path: str | Path, versions: dict[str, int]) -> None:
+    """Record versions read from the store while holding its lock (see written_versions)."""
+    key = str(lock_path(store_path).resolve())
+    with _HELD_GUARD:
+        if key in _HELD:
+            known = _VERSIONS.setdefault(key, {})
+            for table, version in versions.items():
+                known[table] = max(version, known.get(table, 0))
+            _SEEDED.add(key)
+
+
+def _remember_version(store_path: str, table: str, version: int) -> None:
+    if store_path == ":memory:":
+        return
+    key = str(lock_path(store_path).resolve())
+    with _HELD_GUARD:
+        if key in _HELD:
+            known = _VERSIONS.setdefault(key, {})
+            known[table] = max(version, known.get(table, 0))
+
+
+def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB, waiting up to `wait_s` while another process has the file open for
+    writing (a reader meets the writer's short write transactions)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+__all__ = ["IngestError", "IngestReport", "Store", "StoreLocked", "WriteLock"]
