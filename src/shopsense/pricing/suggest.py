@@ -9,6 +9,13 @@ does online.
 Every suggestion says why: expected units, revenue and profit at the current and the
 suggested price, the elasticity with its interval and where it came from, the price that
 would be best without constraints, and the constraint that stopped the move there, if any.
+A product whose elasticity is borrowed from its category (its own price never moved enough
+to estimate one) says so (`elasticity_borrowed`, and in the reason).
+
+One product's suggestion depends on that product, the rules, its cost and the model, never
+on which other products are asked about at the same time: the shop's seasonal shape and the
+season position are estimated once over the whole panel, and the products asked for are
+picked from that result (not a panel cut down to them first).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.policy import OBJECTIVES, PriceConstraints, PriceHistory, ThompsonPricer
 
 _TOLERANCE = 1e-6
+OWN_BASIS = "own, shrunk to category"
+"""`ElasticityModel`'s basis of an elasticity estimated for the product itself."""
 
 
 def suggest_prices(
@@ -39,8 +48,10 @@ def suggest_prices(
 ) -> pd.DataFrame:
     """One row per product: current and suggested price with the reasons (module docstring).
 
-    Products the panel cannot price (fewer than 4 periods with a known price) are reported
-    with `status` saying so rather than left out silently.
+    `items` picks the rows returned (in that order; default every product of the panel);
+    the computation always runs over the whole panel, so a product's row is the same alone
+    or in any company. Products the panel cannot price (fewer than 4 periods with a known
+    price) are reported with `status` saying so rather than left out silently.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -49,7 +60,7 @@ def suggest_prices(
         unknown = sorted(set(items) - set(panel.items))
         if unknown:
             raise KeyError(f"no price history for item(s) {unknown[:10]} in {panel.source}")
-        panel = panel.select(items)
+    wanted = list(dict.fromkeys(items)) if items is not None else list(panel.items)
     history = PriceHistory.fit(panel, elasticity, unit_cost=unit_cost, cost_share=cost_share)
     grid = constraints.grid(history.items, history.ref_price.copy(), history.unit_cost)
     _, _, floor = constraints.bounds(history.items, history.ref_price.copy(), history.unit_cost)
@@ -82,6 +93,9 @@ def suggest_prices(
             "elasticity_low": table["low"].to_numpy(float),
             "elasticity_high": table["high"].to_numpy(float),
             "basis": table["basis"].to_numpy(object),
+            "elasticity_borrowed": (table["basis"] != OWN_BASIS).to_numpy(bool),
+            "category": table["category"].astype(object).to_numpy(),
+            "estimate_status": table["status"].astype(object).to_numpy(),
             "unconstrained_best": best,
             "bound_by": _binding(grid, chosen, best, current, floor, constraints),
         }
@@ -89,14 +103,17 @@ def suggest_prices(
     estimated = table["elasticity"].to_numpy(float)
     out["capped"] = np.where(np.abs(estimated - history.elasticity) > 1e-9, estimated, np.nan)
     out["status"] = "ok"
+    out = out[out["item_id"].isin(set(wanted))].copy()
     out["reason"] = [_reason(r, objective, panel.freq) for r in out.to_dict(orient="records")]
-    missing = sorted(set(panel.items) - set(history.items))
+    missing = [i for i in wanted if i not in set(history.items)]
     if missing:
         out = pd.concat(
             [out, pd.DataFrame({"item_id": missing, "status": "too little price history"})],
             ignore_index=True,
         )
-    return out
+    order = {item: k for k, item in enumerate(wanted)}
+    out = out.sort_values("item_id", key=lambda s: s.map(order), kind="stable")
+    return out.reset_index(drop=True)
 
 
 def _unconstrained_best(
@@ -157,6 +174,8 @@ def _reason(r: dict[str, Any], objective: str, freq: str) -> str:
     if np.isfinite(r["elasticity_low"]) and np.isfinite(r["elasticity_high"]):
         e += f" (90% interval {r['elasticity_low']:.2f} to {r['elasticity_high']:.2f}"
         e += f", {r['basis']})"
+    if r["elasticity_borrowed"]:
+        e += f", borrowed from its category {r['category']!r} ({r['estimate_status']})"
     now, new = r[f"{objective}_now"], r[f"{objective}_new"]
     cur, sug, change = r["current_price"], r["suggested_price"], r["change"]
     if abs(change) < _TOLERANCE:

@@ -76,6 +76,30 @@ def store_panel(
     return panel_from_order_lines(lines, items=items, categories=groups, source=source, view=view)
 
 
+def priced_panel(
+    store: Store, model: ElasticityModel, *, source: str = "order_lines"
+) -> PricePanel:
+    """The weekly panel of the products `model` was fitted on: the one panel every
+    suggestion of the store (CLI, service, dashboard) is computed on, so they agree."""
+    return store_panel(store, items=[str(i) for i in model._table().index], source=source)
+
+
+def item_titles(store: Store) -> pd.Series:
+    """item_id -> the catalogue's title (products without one are absent)."""
+    items = store.read("items", ["item_id", "title"])
+    items = items[items["title"].notna() & (items["title"].astype(str).str.strip() != "")]
+    items = items.drop_duplicates("item_id", keep="last")
+    return pd.Series(items["title"].astype(str).to_numpy(), index=items["item_id"].astype(str))
+
+
+def with_titles(suggestions: pd.DataFrame, titles: pd.Series) -> pd.DataFrame:
+    """`suggestions` with each product's `title` beside its id (None where it has none)."""
+    title = suggestions["item_id"].astype(str).map(titles)
+    out = suggestions.drop(columns="title", errors="ignore")
+    out.insert(1, "title", title.astype(object).where(title.notna(), None))
+    return out
+
+
 def _source(file: Path | None, settings: Settings) -> str:
     return data_source(settings, file)
 
@@ -165,11 +189,21 @@ def suggest(
     explore: bool = False,
     top: int | None = DEFAULT_TOP,
 ) -> SuggestRun:
-    """Suggest next period's price of every product (or `items`) with its reasons."""
+    """Suggest next period's price of every product (or `items`) with its reasons.
+
+    On the store, the panel is the one the service uses (`priced_panel`: the products the
+    elasticity model was fitted on), so the command and the service suggest the same price.
+    """
     from shopsense.pricing.suggest import suggest_prices
 
-    panel = price_panel(settings, file=file, top=top)
     model = load_elasticity(settings, file=file, top=top)
+    titles = pd.Series(dtype=object)
+    if file is not None:
+        panel = read_price_panel(file)
+    else:
+        with open_store(settings) as store:
+            panel = priced_panel(store, model, source=f"{settings.store_path}:order_lines")
+            titles = item_titles(store)
     unit_cost = read_costs(costs) if costs else None
     out = suggest_prices(
         panel,
@@ -181,6 +215,7 @@ def suggest(
         explore=explore,
         items=items,
     )
+    out = with_titles(out, titles)
     path = _report_dir(settings) / f"price-suggestions-{_stamp()}.csv"
     atomic_write(path, lambda tmp: out.to_csv(tmp, index=False))
     return SuggestRun(out, path)

@@ -5,17 +5,19 @@ Everything is read from the registry's active pricing versions, trained with
 price panel and the daily demand view are built from the store's order lines when first
 asked for, and again when another version becomes active or the store has changed; the
 default suggestions (the shop's default rules) are computed once with them, so a lookup is
-a dictionary access. Custom rules (`POST /v1/pricing/suggest`) are computed per request for
-the items asked for.
+a dictionary access. Custom rules (`POST /v1/pricing/suggest`) are computed per request
+over the same panel, and the items asked for are picked from the result: a product's price
+is the same by GET, by POST alone or with other products, in the dashboard and from
+`shopsense pricing suggest` (the same panel, rules and model give the same answer).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -27,11 +29,17 @@ from shopsense.pricing.elasticity import ElasticityModel
 from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.policy import PriceConstraints
 from shopsense.pricing.suggest import suggest_prices
-from shopsense.pricing.workflows import ELASTICITY, TASK, data_source, store_panel
+from shopsense.pricing.workflows import (
+    ELASTICITY,
+    TASK,
+    data_source,
+    item_titles,
+    priced_panel,
+    with_titles,
+)
 from shopsense.registry import ModelVersion
-from shopsense.serve.behavior import _stamp
 from shopsense.serve.schemas import finite
-from shopsense.serve.state import NotReady, ServiceState
+from shopsense.serve.state import ORDER_TABLES, NotReady, ServiceState
 
 router = APIRouter(prefix="/v1/pricing", tags=["pricing"])
 ItemId = Annotated[str, PathParam(min_length=1, max_length=128)]
@@ -47,6 +55,7 @@ class PricingData:
     panel: PricePanel
     suggestions: pd.DataFrame  # item_id -> row, default rules
     store_stamp: tuple[int, ...]
+    titles: pd.Series  # item_id -> the catalogue's title
 
     @property
     def label(self) -> str:
@@ -76,7 +85,7 @@ class PricingDesk:
                 f"the active elasticities were fitted on {source}, not on the store; run "
                 "`shopsense pricing elasticity` without --file"
             )
-        stamp = _stamp(Path(self.state.settings.store_path))
+        stamp = self.state.data_versions(*ORDER_TABLES)
         with self._lock:
             loaded = self._pricing
             if loaded is None or loaded.version.path != version.path or loaded.store_stamp != stamp:
@@ -85,10 +94,11 @@ class PricingDesk:
 
     def _load_pricing(self, version: ModelVersion, stamp: tuple[int, ...]) -> PricingData:
         model = self.state.registry.load(TASK, version.name, version.version)
-        items = [str(i) for i in model._table().index]
-        panel = self.state.read_store(lambda store: store_panel(store, items=items))
-        suggestions = suggest_prices(panel, model).set_index("item_id")
-        return PricingData(version, model, panel, suggestions, stamp)
+        panel, titles = self.state.read_store(
+            lambda store: (priced_panel(store, model), item_titles(store))
+        )
+        suggestions = with_titles(suggest_prices(panel, model), titles).set_index("item_id")
+        return PricingData(version, model, panel, suggestions, stamp, titles)
 
     def forecasts(self) -> dict[str, Any]:
         """The active forecaster's forecasts of all its products, as of the store's end."""
@@ -101,7 +111,7 @@ class PricingDesk:
             raise NotReady(
                 "no demand forecaster yet; run `shopsense pricing forecast` on this store"
             ) from None
-        stamp = _stamp(Path(self.state.settings.store_path))
+        stamp = self.state.data_versions(*ORDER_TABLES)
         with self._lock:
             loaded = self._forecasts
             if loaded is None or loaded["path"] != version.path or loaded["stamp"] != stamp:
@@ -132,6 +142,7 @@ DeskDep = Annotated[PricingDesk, Depends(desk)]
 # ============================================================================ schemas
 class ElasticityOut(BaseModel):
     item_id: str
+    title: str | None = Field(None, description="the catalogue's title of the product")
     model: str = Field(description="name/version of the elasticity estimate")
     elasticity: float | None = Field(description="used downstream (shrunk to the category)")
     low: float | None = Field(description="90% interval")
@@ -146,6 +157,7 @@ class ElasticityOut(BaseModel):
 
 class SuggestionOut(BaseModel):
     item_id: str
+    title: str | None = Field(None, description="the catalogue's title of the product")
     status: str
     current_price: float | None = None
     suggested_price: float | None = None
@@ -160,6 +172,15 @@ class SuggestionOut(BaseModel):
     elasticity: float | None = None
     elasticity_low: float | None = None
     elasticity_high: float | None = None
+    elasticity_basis: str | None = Field(
+        None, description="own estimate shrunk to its category, or the category's"
+    )
+    elasticity_borrowed: bool | None = Field(
+        None,
+        description="true when the product has no elasticity of its own and the one used is "
+        "borrowed from its category",
+    )
+    category: str | None = Field(None, description="the category the elasticity pools over")
     bound_by: str | None = Field(None, description="the rule that held the move back")
     reason: str | None = None
 
@@ -211,13 +232,26 @@ class ForecastOut(BaseModel):
 
 
 # ============================================================================ routes
+_TEXT = ("title", "bound_by", "reason", "category")
+
+
 def _suggestion(item: str, row: dict[str, Any]) -> SuggestionOut:
-    numbers = {k: finite(row.get(k)) for k in SuggestionOut.model_fields if k not in
-               ("item_id", "status", "bound_by", "reason")}  # fmt: skip
-    text = {
-        k: (str(row[k]) if isinstance(row.get(k), str) else None) for k in ("bound_by", "reason")
+    numbers = {
+        k: finite(row.get(k))
+        for k in SuggestionOut.model_fields
+        if k not in ("item_id", "status", "elasticity_basis", "elasticity_borrowed", *_TEXT)
     }
-    return SuggestionOut(item_id=item, status=str(row.get("status", "ok")), **numbers, **text)
+    text = {k: (str(row[k]) if isinstance(row.get(k), str) else None) for k in _TEXT}
+    borrowed = row.get("elasticity_borrowed")
+    basis = row.get("basis")
+    return SuggestionOut(
+        item_id=item,
+        status=str(row.get("status", "ok")),
+        elasticity_basis=basis if isinstance(basis, str) else None,
+        elasticity_borrowed=bool(borrowed) if isinstance(borrowed, bool | np.bool_) else None,
+        **numbers,
+        **text,
+    )
 
 
 @router.get("/elasticity/{item_id}", response_model=ElasticityOut)
@@ -228,8 +262,10 @@ async def elasticity(desk: DeskDep, item_id: ItemId) -> ElasticityOut:
         row = data.model.elasticity(item_id)
     except KeyError:
         raise HTTPException(404, f"item {item_id!r} is not among the priced products") from None
+    title = data.titles.get(item_id)
     return ElasticityOut(
         item_id=item_id,
+        title=str(title) if title is not None else None,
         model=data.label,
         elasticity=finite(row.get("elasticity")),
         low=finite(row.get("low")),
@@ -281,7 +317,7 @@ async def suggest(desk: DeskDep, body: SuggestIn) -> SuggestOut:
         objective=body.objective,
         items=list(dict.fromkeys(body.items)),
     )
-    rows = frame.to_dict(orient="records")
+    rows = with_titles(frame, data.titles).to_dict(orient="records")
     return SuggestOut(
         model=data.label, suggestions=[_suggestion(str(r["item_id"]), r) for r in rows]
     )
