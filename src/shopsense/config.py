@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="model the service answers with when a request names none; "
         "default: the most recently trained",
     )
+    max_image_pixels: int = Field(
+        24_000_000,
+        ge=10_000,
+        description="most pixels decoded from one uploaded image (after a JPEG is decoded at "
+        "a reduced scale for the model); larger uploads get 413",
+    )
     max_k: int = Field(100, ge=1, le=10_000, description="largest k a request may ask for")
     max_batch_users: int = Field(1000, ge=1, description="most users in one batch request")
     max_events: int = Field(1000, ge=1, description="most events in one POST")

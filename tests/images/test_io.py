@@ -11,6 +11,7 @@ from PIL import Image
 from shopsense.images.io import (
     ImageError,
     ImageReader,
+    ImageTooLarge,
     decode,
     read_idx,
     scan_folder,
@@ -80,3 +81,33 @@ def test_scan_folder_labels_from_folders_and_reports_bad_files(tmp_path):
         }
     ]
     assert len(problems) == 1 and problems[0].path.endswith("a2.jpg")
+
+
+def _encoded(fmt: str, size: tuple[int, int]) -> bytes:
+    import io
+
+    img = Image.new("RGB", size, (240, 240, 240))
+    img.paste((20, 20, 20), (size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_decode_reads_only_as_many_pixels_as_the_model_needs():
+    jpeg = decode(_encoded("JPEG", (6000, 4000)), side=28)
+    assert jpeg.size == (58, 39)  # decoded at 1/8 scale (750 x 500), then reduced by 13
+    png = decode(_encoded("PNG", (6000, 4000)), side=28)
+    assert png.size == (57, 38)  # reduced by 107 after decoding: still >= 2 x 28
+    assert decode(_encoded("PNG", (6000, 4000))).size == (6000, 4000)  # no side: full
+    # the picture survives: the dark square is still where it was
+    assert to_gray(png, 28, invert="never")[10, 10] < 60 < to_gray(png, 28, invert="never")[3, 3]
+
+
+def test_decode_refuses_more_pixels_than_the_limit_naming_it():
+    data = _encoded("PNG", (3000, 2000))
+    with pytest.raises(ImageTooLarge, match=r"upload\.png: 3000x2000 .* 100,000 decoded"):
+        decode(data, name="upload.png", side=28, max_pixels=100_000)
+    # a JPEG is judged by what is decoded at its reduced scale (375 x 250 here)
+    assert decode(_encoded("JPEG", (3000, 2000)), side=28, max_pixels=100_000).width < 112
+    with pytest.raises(ImageTooLarge):
+        decode(_encoded("JPEG", (3000, 2000)), max_pixels=100_000)  # at full scale

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,10 +62,27 @@ class ImageError(ValueError):
     """An image that cannot be decoded (the message names the file and the reason)."""
 
 
+class ImageTooLarge(ImageError):
+    """An image with more pixels to decode than the limit (the message names both)."""
+
+
 # ------------------------------------------------------------------------------ decoding
-def decode(data: bytes | str | Path, *, name: str | None = None) -> Image.Image:
+def decode(
+    data: bytes | str | Path,
+    *,
+    name: str | None = None,
+    side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> Image.Image:
     """A fully decoded Pillow image from bytes or a file; `ImageError` naming the source
-    for anything Pillow cannot read (not an image, truncated, too large)."""
+    for anything Pillow cannot read (not an image, truncated), `ImageTooLarge` when more
+    than `max_pixels` pixels would be decoded.
+
+    Given the model's `side`, the image is decoded only as large as it needs to be: a
+    JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides at
+    least `2 * side` (Pillow's `draft`), so a 6000x6000 upload costs 750x750 pixels, and
+    any other format is shrunk by whole factors (`reduce`) right after decoding, before the
+    colour conversions copy it. The pixel limit applies to what is actually decoded."""
     source = name or (str(data) if not isinstance(data, bytes) else "uploaded image")
     try:
         handle = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")  # noqa: SIM115
@@ -73,9 +91,13 @@ def decode(data: bytes | str | Path, *, name: str | None = None) -> Image.Image:
     with handle:
         try:
             img = Image.open(handle)
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(
-                    f"{source}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels"
+            declared = img.size
+            if side is not None and img.format == "JPEG":
+                img.draft(img.mode, (2 * side, 2 * side))
+            if img.width * img.height > max_pixels:
+                raise ImageTooLarge(
+                    f"{source}: {declared[0]}x{declared[1]} is larger than the limit of "
+                    f"{max_pixels:,} decoded pixels"
                 )
             img.load()  # decode now: truncated files fail here, not later
         except UnidentifiedImageError:
@@ -84,7 +106,38 @@ def decode(data: bytes | str | Path, *, name: str | None = None) -> Image.Image:
             if isinstance(e, ImageError):
                 raise
             raise ImageError(f"{source}: corrupt or truncated image ({e})") from None
-    return img
+    return _shrink(img, side) if side is not None else img
+
+
+def release_memory() -> None:
+    """Hand memory freed by a large decode back to the operating system (glibc keeps freed
+    heap pages for reuse, so a burst of big uploads would otherwise stay resident)."""
+    global _TRIM
+    if _TRIM is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: its allocator decides
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None
+
+
+def _shrink(img: Image.Image, side: int) -> Image.Image:
+    """`img` reduced by the largest whole factor that keeps its longer side >= 2 * side
+    (modes `reduce` cannot handle, such as palette, are returned as they are)."""
+    factor = max(img.size) // (2 * side)
+    if factor < 2:
+        return img
+    try:
+        return img.reduce(factor)
+    except ValueError:
+        return img
 
 
 def _on_white(img: Image.Image) -> Image.Image:
@@ -265,7 +318,7 @@ class ImageReader:
             if index >= len(arr):
                 raise ImageError(f"{base}: index {index} is past its {len(arr):,} images")
             return _archive_images(arr[index : index + 1], size, channels)[0]
-        img = decode(self.resolve(path), name=path)
+        img = decode(self.resolve(path), name=path, side=size)
         return to_array(img, size, channels, invert=self.invert)
 
     def channels_of(self, paths: Sequence[str]) -> int:

@@ -5,8 +5,10 @@ Answers come from the active version of `images/<name>` (trained with
 `shopsense images train`); the newest trained name serves when a request names none. A
 model is loaded on first use and again when another version becomes active. Uploads are
 multipart files of any size and mode (RGB, RGBA, palette, grayscale PNG/JPEG), read the
-way the model was trained (its side, channels and inversion); refused when over the
-service's body limit (413) or not a decodable image (422).
+way the model was trained (its side, channels and inversion), decoded no larger than the
+model needs (`shopsense.images.io.decode`); refused when over the service's body limit or
+its decoded-pixel limit `max_image_pixels` (413, naming the limit) or not a decodable image
+(422).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from shopsense.images.io import ImageError
+from shopsense.images.io import ImageError, ImageTooLarge, decode, release_memory
 from shopsense.registry import ModelVersion
 from shopsense.serve.state import NotReady, ServiceState
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+#: Decodes of at least this many pixels hand freed memory back to the system afterwards.
+_TRIM_PIXELS = 1_000_000
 
 
 class ImageModels:
@@ -92,18 +96,36 @@ class SimilarOut(BaseModel):
     items: list[Neighbour]
 
 
-async def _photo(upload: UploadFile, fmt: Any, limit: int) -> Any:
-    from shopsense.images.workflows import photo_from_bytes
-
+async def _photo(upload: UploadFile, fmt: Any, settings: Any) -> Any:
+    limit = settings.max_body_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"the image is larger than {limit:,} bytes")
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
     try:
-        return await run_in_threadpool(photo_from_bytes, data, fmt, name=upload.filename or "")
+        return await run_in_threadpool(
+            _read_photo, data, fmt, upload.filename or "upload", settings.max_image_pixels
+        )
+    except ImageTooLarge as e:
+        raise HTTPException(413, str(e)) from None
     except ImageError as e:
         raise HTTPException(422, str(e)) from None
+
+
+def _read_photo(data: bytes, fmt: Any, name: str, max_pixels: int) -> Any:
+    """The upload as model input, decoded no larger than the model needs (a JPEG at a
+    reduced DCT scale) and refused above `max_pixels`; the decoded image is dropped before
+    returning, and memory freed by large decodes is handed back to the system."""
+    img = decode(data, name=name, side=fmt.size, max_pixels=max_pixels)
+    large = img.width * img.height >= _TRIM_PIXELS
+    try:
+        return fmt.convert(img)
+    finally:
+        img.close()
+        del img
+        if large:
+            release_memory()
 
 
 def _label(version: ModelVersion) -> str:
@@ -121,8 +143,7 @@ async def classify(
     from shopsense.images.workflows import classify_images
 
     model, version = await run_in_threadpool(models.get, name)
-    limit = request.app.state.service.settings.max_body_bytes
-    photo = await _photo(file, model.input_format, limit)
+    photo = await _photo(file, model.input_format, request.app.state.service.settings)
     out = (await run_in_threadpool(classify_images, model, photo[None], 3))[0]
     return ClassifyOut(model=_label(version), **out)
 
@@ -169,8 +190,7 @@ async def similar_upload(
     """Catalogue photos that look most like an uploaded photo."""
     model, version = await run_in_threadpool(models.get, name)
     search = _search(model, version)
-    limit = request.app.state.service.settings.max_body_bytes
-    photo = await _photo(file, model.input_format, limit)
+    photo = await _photo(file, model.input_format, request.app.state.service.settings)
     embedding = (await run_in_threadpool(model.embed, photo[None]))[0]
     frame = await run_in_threadpool(search.similar_to, embedding, k)
     return _similar_out(frame, version, file.filename or "upload")
