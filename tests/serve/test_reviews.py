@@ -38,6 +38,20 @@ def test_sentiment_scores_texts(client: TestClient) -> None:
     assert client.post("/v1/reviews/sentiment", json={"text": "x"}).status_code == 422
 
 
+def test_a_language_without_a_model_is_refused_naming_the_models(client: TestClient) -> None:
+    """Only an English model is trained: Chinese is refused, never scored by it."""
+    r = client.post("/v1/reviews/sentiment", json={"texts": ["Great", "质量很好，很喜欢"]})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "text 1 is in language 'zh'" in detail and "en (sentiment-en)" in detail
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
+def test_empty_text_is_refused(client: TestClient, blank: str) -> None:
+    r = client.post("/v1/reviews/sentiment", json={"texts": ["Great", blank]})
+    assert r.status_code == 422 and "empty" in r.text
+
+
 def test_item_aspects(client: TestClient) -> None:
     reviews = shop.reviews()
     item = reviews.loc[reviews["language"] == "en", "item_id"].value_counts().index[0]

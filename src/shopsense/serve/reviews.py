@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from shopsense.serve.state import NotReady
 
@@ -27,10 +27,22 @@ class SentimentIn(BaseModel):
         min_length=1, max_length=256, description="reviews or messages to score"
     )
 
+    @field_validator("texts")
+    @classmethod
+    def _not_blank(cls, texts: list[str]) -> list[str]:
+        """An empty text has no sentiment: scoring it would only echo the model's prior."""
+        blank = [i for i, t in enumerate(texts) if not t.strip()]
+        if blank:
+            raise ValueError(f"texts {blank} are empty or whitespace; nothing to score")
+        return texts
+
 
 class SentimentScore(BaseModel):
     text: str
-    language: str = Field(description="detected: zh or en")
+    language: str = Field(
+        description="detected from the script: zh or en (a language "
+        "without a model is refused with 422)"
+    )
     score: float = Field(description="P(positive)")
     sentiment: str = Field(description="positive or negative")
     model: str = Field(description="name/version of the model that scored it")
@@ -92,13 +104,17 @@ def _settings(request: Request):
 
 @router.post("/reviews/sentiment", response_model=SentimentOut)
 def sentiment(body: SentimentIn, request: Request) -> SentimentOut:
-    """P(positive) of each text, by the sentiment model of its language."""
+    """P(positive) of each text, by the sentiment model of its language. 422 naming each
+    text whose language has no model (and the languages that have one): a text is never
+    scored by a model of another language."""
     from shopsense.reviews import workflows
 
     try:
         frame = workflows.score(_settings(request), body.texts)
     except FileNotFoundError as e:
         raise NotReady(str(e)) from None
+    except workflows.UnsupportedLanguage as e:
+        raise HTTPException(422, str(e)) from None
     return SentimentOut(
         scores=[SentimentScore(**r) for r in frame.to_dict(orient="records")]  # type: ignore[arg-type]
     )
