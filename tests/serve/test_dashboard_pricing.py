@@ -49,3 +49,18 @@ def test_without_elasticities_the_page_says_what_to_run(fresh_shop: Settings) ->
     with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
         page = client.get("/dashboard/pricing")
         assert page.status_code == 503 and "shopsense pricing elasticity" in page.text
+
+
+def test_titles_beside_ids_and_borrowed_elasticities_are_said(web: TestClient) -> None:
+    page = web.get("/dashboard/pricing").text
+    item = _first_item(page)
+    served = web.get(f"/v1/pricing/suggestions/{item}").json()
+    assert served["title"] and served["title"] in page
+    table = web.app.state.pricing_desk.pricing().suggestions
+    ok = table[table["status"] == "ok"]
+    lent = str(ok.index[ok["elasticity_borrowed"].astype(bool)][0])
+    own = str(ok.index[~ok["elasticity_borrowed"].astype(bool)][0])
+    found = web.get("/dashboard/pricing", params={"item": lent}).text
+    assert "data-found-borrowed" in found and "elasticity of its category" in found
+    assert "data-found-borrowed" not in web.get("/dashboard/pricing", params={"item": own}).text
+    assert "data-borrowed" in page  # the list marks borrowed elasticities too

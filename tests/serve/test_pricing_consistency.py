@@ -71,7 +71,7 @@ def test_the_same_product_gets_the_same_price_everywhere(shop: Settings, priced,
             assert answer[field] == pytest.approx(first[field], rel=1e-9), (where, field)
         assert answer["title"] == first["title"], where
     assert f'data-found-item="{item}"' in page
-    assert f"{first['suggested_price']:,.2f}" in page
+    assert f"<td data-suggested>{first['suggested_price']:,.2f}</td>" in page
 
 
 def test_a_borrowed_elasticity_says_so_and_titles_come_from_the_catalogue(shop: Settings, priced):

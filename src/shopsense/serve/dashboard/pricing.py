@@ -1,6 +1,8 @@
 """The dashboard's pricing page: the suggestions with the most to gain, each with its reason,
 and one product's demand curve — what it sold at each price, the fitted curve with its
-uncertainty, today's and the suggested price. Reads what `/v1/pricing/...` serves."""
+uncertainty, today's and the suggested price. Reads what `/v1/pricing/...` serves (the same
+suggestions, so a product's price here is its price there), shows each product's catalogue
+title beside its id and says when an elasticity is borrowed from the category."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def pricing_page(request: Request, item: str = "") -> Response:
     found, message = None, None
     if item:
         if item in ok.index:
-            found = {"item": item, **ok.loc[item].to_dict(), **data.model.elasticity(item)}
+            found = {"item": item, **data.model.elasticity(item), **ok.loc[item].to_dict()}
         elif item in data.suggestions.index:
             message = f"Product {item!r} has too little price history to be priced."
         else:
