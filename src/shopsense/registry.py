@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
@@ -37,7 +38,7 @@ KINDS: dict[str, str] = {
     "userknn": "shopsense.recommend.neighbors",
     "content": "shopsense.recommend.content",
     "als": "shopsense.recommend.factorization",
-    "bpr": "shopsense.recommend.factorization",
+    "bpr": "shopsense.recommend.bpr",
     "ease": "shopsense.recommend.ease",
     "neumf": "shopsense.recommend.ncf",
     "multvae": "shopsense.recommend.autoencoders",
@@ -116,6 +117,9 @@ class Registry:
 
     def __init__(self, root: str | Path = "models") -> None:
         self.root = Path(root)
+        #: called with every model this registry loads: the service limits torch's threads
+        #: there, once a model that needs torch has imported it
+        self.on_load: list[Callable[[Any], None]] = []
 
     def save(
         self,
@@ -262,7 +266,10 @@ class Registry:
             cls = model_class(kind)
         except ValueError:
             raise ValueError(f"{v.path} holds an unknown model kind {kind!r}") from None
-        return cls.load(v.path)
+        model = cls.load(v.path)
+        for callback in self.on_load:
+            callback(model)
+        return model
 
 
 def _number(name: str) -> int:

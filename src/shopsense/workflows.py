@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 import time
 import typing
 from collections.abc import Iterator, Sequence
@@ -27,8 +28,7 @@ from shopsense.data.store import Store
 from shopsense.data.views import Interactions
 from shopsense.eval.evaluate import Report, evaluate
 from shopsense.eval.splits import Split, hold_out_last, make_split
-from shopsense.recommend import MODELS, Explanation, Recommender
-from shopsense.recommend.neural import NeuralRecommender, training_summary
+from shopsense.recommend.base import Explanation, Recommender
 from shopsense.registry import ModelVersion, Registry
 
 TASK = "recommend"
@@ -36,6 +36,8 @@ TASK = "recommend"
 
 def make_model(name: str, params: dict[str, Any] | None = None) -> Recommender:
     """A model by registry name, with a clear error listing valid names and parameters."""
+    from shopsense.recommend import MODELS  # every model, torch ones included: not on import
+
     try:
         cls = MODELS[name]
     except KeyError:
@@ -49,8 +51,23 @@ def make_model(name: str, params: dict[str, Any] | None = None) -> Recommender:
         ) from None
 
 
+def _is_neural(model: Recommender) -> bool:
+    """Whether `model` trains with epochs (a `NeuralRecommender`). Asked without importing
+    torch: a neural model exists only once its module, and so torch, was imported."""
+    neural = sys.modules.get("shopsense.recommend.neural")
+    return neural is not None and isinstance(model, neural.NeuralRecommender)
+
+
+def _training_summary(model: Recommender) -> dict[str, Any]:
+    from shopsense.recommend.neural import training_summary
+
+    return training_summary(model)  # type: ignore[arg-type]
+
+
 def parse_params(name: str, pairs: Sequence[str]) -> dict[str, Any]:
     """`["l2=200", "binary=false"]` -> typed values, using the model's config field types."""
+    from shopsense.recommend import MODELS
+
     cls = MODELS.get(name)
     if cls is None:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
@@ -144,13 +161,13 @@ def train(
     start = time.perf_counter()
     training: dict[str, Any] = {}
     metrics: dict[str, float] = {}
-    if isinstance(model, NeuralRecommender):
+    if _is_neural(model):
         fit_part, last = hold_out_last(data)
         model.fit(fit_part, items, last, checkpoint_dir=checkpoint_dir, resume=resume)
         if holdout_metrics:
             metrics = _holdout_metrics(model, fit_part, last)
         model.with_history(data)
-        training = training_summary(model)
+        training = _training_summary(model)
     elif checkpoint_dir is not None or resume:
         raise ValueError(f"{model_name} trains in one step; checkpoints are for neural models")
     else:
@@ -258,7 +275,7 @@ def _fitted_per_stage(
     cost; sequence models and autoencoders use the new history at once)."""
     stages = [s for s in ("validation", "test") if getattr(split, s).n_events]
     model = make_model(name, params)
-    if isinstance(model, NeuralRecommender):
+    if _is_neural(model):
         start = time.perf_counter()
         model.fit(split.train, items, split.validation if "validation" in stages else None)
         fit_s = time.perf_counter() - start

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from shopsense.eval.splits import Split
-from shopsense.recommend.factorization import ALS, BPR
+from shopsense.recommend.bpr import BPR
+from shopsense.recommend.factorization import ALS
 from tests.contracts import check_contract, check_learns
 
 # Small enough for MovieLens-100k to fit in a few seconds, large enough to learn.
@@ -104,13 +105,13 @@ def test_bpr_sgd_learns(ml_split: Split) -> None:
 
 
 def test_bpr_negatives_are_never_positives(ml_split: Split) -> None:
-    from shopsense.recommend.factorization import _sample_negatives
+    from shopsense.recommend.bpr import sample_negatives
 
     pairs = ml_split.train.binary
     users = np.repeat(np.arange(pairs.shape[0]), np.diff(pairs.indptr)).astype(np.int64)
     keys = users * pairs.shape[1] + pairs.indices
     rng = np.random.default_rng(0)
-    neg = _sample_negatives(rng, users, keys, pairs.shape[1])
+    neg = sample_negatives(rng, users, keys, pairs.shape[1])
     assert not np.asarray(pairs[users, neg]).any()
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from shopsense.data.views import Interactions
 from shopsense.estimator import register
@@ -82,8 +81,11 @@ def ease_weights(gram: np.ndarray) -> np.ndarray:
     """B = I − P / diag(P) with P = gram⁻¹, via a Cholesky factorisation (float32).
 
     `torch.linalg.cholesky` + `cholesky_solve` against the identity: about three times
-    faster on CPU than LAPACK's potri, which is unblocked in common builds.
+    faster on CPU than LAPACK's potri, which is unblocked in common builds. torch is
+    imported here, not with the module: loading and serving a saved EASE model need none.
     """
+    import torch
+
     g = torch.from_numpy(np.ascontiguousarray(gram, dtype=np.float32))
     chol, info = torch.linalg.cholesky_ex(g)
     if int(info) != 0:

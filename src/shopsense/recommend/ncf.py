@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from shopsense.data.views import Interactions
 from shopsense.estimator import register
-from shopsense.recommend.factorization import _sample_negatives
+from shopsense.recommend.bpr import sample_negatives
 from shopsense.recommend.neural import NeuralConfig, NeuralRecommender
 
 #: bytes the (users × items × width) MLP activations of one scoring chunk may take
@@ -153,7 +153,7 @@ class NeuMF(NeuralRecommender):
     def _batches(self, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
         n_neg = self.config.negatives
         neg_users = np.repeat(self._pair_users, n_neg)
-        neg_items = _sample_negatives(rng, neg_users, self._pair_keys, self.n_items)
+        neg_items = sample_negatives(rng, neg_users, self._pair_keys, self.n_items)
         users = np.concatenate([self._pair_users, neg_users])
         items = np.concatenate([self._pair_items, neg_items])
         labels = np.zeros(len(users), dtype=np.float32)

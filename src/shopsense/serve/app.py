@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     state.metrics = metrics  # type: ignore[attr-defined]
     state.on_swap.append(metrics.model_swapped)
+    state.registry.on_load.append(lambda _model: _limit_torch_threads(settings.serve_threads))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,10 +94,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _limit_threads(threads: int) -> None:
     """Per-request scoring uses few threads: requests run side by side instead."""
-    import torch
-
-    torch.set_num_threads(threads)
     threadpool_limits(threads)
+    _limit_torch_threads(threads)
+
+
+def _limit_torch_threads(threads: int) -> None:
+    """The same for torch, once a model that needs it is loaded: a service of classic
+    models never imports torch (the app calls this after every model load)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _error_handlers(app: FastAPI) -> None:
