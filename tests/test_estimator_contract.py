@@ -75,7 +75,7 @@ def _order_units() -> Any:
 
 @functools.cache
 def _demand() -> Any:
-    from shopsense.pricing.demand import demand_view
+    from shopsense.data.demand import demand_view
 
     full = demand_view(_lines())
     return full.select(full.top_items(12))
@@ -83,8 +83,8 @@ def _demand() -> Any:
 
 @functools.cache
 def _panel() -> Any:
-    from shopsense.pricing.demand import demand_view
-    from shopsense.pricing.panel import panel_from_order_lines
+    from shopsense.data.demand import demand_view
+    from shopsense.data.panel import panel_from_order_lines
 
     view = demand_view(_lines())
     return panel_from_order_lines(_lines(), items=view.top_items(30), view=view)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from shopsense.data.demand import demand_view
+from shopsense.data.panel import PricePanel, panel_from_order_lines, read_price_panel
 from shopsense.data.sources import load_sample
-from shopsense.pricing.demand import demand_view
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel, panel_from_order_lines, read_price_panel
 from tests.public_data import corpus
 
 

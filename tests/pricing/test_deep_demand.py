@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopsense.data.demand import demand_view
+from shopsense.data.panel import PricePanel, panel_from_order_lines
 from shopsense.data.sources import load_source
 from shopsense.pricing.deep_demand import DeepDemandModel, holdout_comparison, poisson_deviance
-from shopsense.pricing.demand import demand_view
-from shopsense.pricing.panel import PricePanel, panel_from_order_lines
 from tests.public_data import corpus
 
 CUTOFF = "2011-09-01"

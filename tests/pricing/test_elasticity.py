@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopsense.data.panel import PricePanel
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel
 from shopsense.registry import Registry
 
 

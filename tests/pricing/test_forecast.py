@@ -6,8 +6,8 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
+from shopsense.data.demand import DemandView, demand_view
 from shopsense.data.sources import load_sample
-from shopsense.pricing.demand import DemandView, demand_view
 from shopsense.pricing.forecast import (
     Forecaster,
     backtest,

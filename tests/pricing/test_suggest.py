@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopsense.pricing.panel import PricePanel
+from shopsense.data.panel import PricePanel
 from shopsense.pricing.policy import PriceConstraints
 from shopsense.pricing.suggest import suggest_prices
 

@@ -55,10 +55,10 @@ from safetensors.torch import save_file as save_torch
 from torch import nn
 from torch.nn import functional as F
 
+from shopsense.data.panel import PricePanel
 from shopsense.estimator import Estimator, NotFittedError, register
 from shopsense.persist import atomic_write, read_model_json, write_json
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel
 from shopsense.train.trainer import Trainer, TrainerConfig, select_device, torch_threads
 
 KIND = "price_demand_net"

@@ -33,9 +33,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
 
+from shopsense.data.panel import PricePanel
 from shopsense.estimator import Estimator, register
 from shopsense.persist import read_model_json, write_json
-from shopsense.pricing.panel import PricePanel
 
 KIND = "elasticity"
 MODEL_FILE = "model.json"

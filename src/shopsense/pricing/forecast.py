@@ -36,9 +36,9 @@ from safetensors.torch import load_file as load_torch
 from safetensors.torch import save_file as save_torch
 from torch import nn
 
+from shopsense.data.demand import DemandView
 from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json
-from shopsense.pricing.demand import DemandView
 from shopsense.train.trainer import Trainer, TrainerConfig, select_device, torch_threads
 
 KINDS = ("seasonal_naive", "ets", "lstm", "gru")

@@ -34,9 +34,9 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from shopsense.data.panel import PricePanel
 from shopsense.estimator import NotFittedError
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.simulator import ConstantElasticityCurves, MarketSimulator
 
 OBJECTIVES = ("profit", "revenue")

@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from shopsense.data.panel import PricePanel
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel
 
 ELASTICITY_BOUNDS = (-6.0, -0.2)
 """Elasticities a simulated world may have: negative (demand falls with price) and not

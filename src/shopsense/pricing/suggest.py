@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shopsense.data.panel import PricePanel
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.policy import OBJECTIVES, PriceConstraints, PriceHistory, ThompsonPricer
 
 _TOLERANCE = 1e-6

@@ -16,10 +16,10 @@ import pandas as pd
 
 from shopsense.config import Settings
 from shopsense.data.orders import order_lines_from_store
+from shopsense.data.panel import PricePanel, panel_from_order_lines, read_price_panel
 from shopsense.data.store import Store
 from shopsense.persist import atomic_write
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel, panel_from_order_lines, read_price_panel
 from shopsense.pricing.policy import (
     BestFixedPrice,
     CurrentPrice,
@@ -60,7 +60,7 @@ def store_panel(
 ) -> PricePanel:
     """Weekly panel of the store's `items` (default: its `top` products by units)."""
     from shopsense.behavior.customers import product_groups
-    from shopsense.pricing.demand import demand_view
+    from shopsense.data.demand import demand_view
 
     lines = order_lines_from_store(store)
     catalogue = store.read("items")
@@ -342,7 +342,7 @@ def forecast(
     """Fit a `kind` forecaster on the store's daily demand (the `top` products that have
     enough history), save it as the next version of pricing/demand_forecaster, and forecast
     the `horizon` days after the last order line."""
-    from shopsense.pricing.demand import demand_view
+    from shopsense.data.demand import demand_view
     from shopsense.pricing.forecast import Forecaster, eligible_items
 
     with open_store(settings) as store:

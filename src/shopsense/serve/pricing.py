@@ -25,8 +25,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from shopsense.data.orders import order_lines_from_store
+from shopsense.data.panel import PricePanel
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.panel import PricePanel
 from shopsense.pricing.policy import PriceConstraints
 from shopsense.pricing.suggest import suggest_prices
 from shopsense.pricing.workflows import (
@@ -102,7 +102,7 @@ class PricingDesk:
 
     def forecasts(self) -> dict[str, Any]:
         """The active forecaster's forecasts of all its products, as of the store's end."""
-        from shopsense.pricing.demand import demand_view
+        from shopsense.data.demand import demand_view
 
         registry = self.state.registry
         try:

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shopsense.data.demand import DemandView, demand_view
 from shopsense.data.orders import order_line_view
-from shopsense.pricing.demand import DemandView, demand_view
 
 COLUMNS = ("item_id", "category", "period", "price", "units", "price_imputed")
 """Required columns of `PricePanel.frame`; `competitor_price` and `unit_cost` are optional."""
@@ -106,7 +106,7 @@ def panel_from_order_lines(
     """Weekly ("W") or monthly ("M") price panel from order lines (see the module docstring).
 
     `lines` is the order-line view (or raw lines plus the `catalogue` with item kinds);
-    `categories` maps item_id -> category (e.g. `behavior.customers.product_groups`);
+    `categories` maps item_id -> category (e.g. `data.customers.product_groups`);
     `view` reuses an already built demand view of the same lines.
     """
     if freq not in ("W", "M"):

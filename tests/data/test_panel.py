@@ -5,7 +5,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopsense.pricing.panel import COLUMNS, panel_from_order_lines, read_price_panel
+from shopsense.data.demand import demand_view
+from shopsense.data.panel import COLUMNS, PricePanel, panel_from_order_lines, read_price_panel
+from shopsense.data.sources import load_sample
+from tests.public_data import corpus
+
+
+@pytest.fixture(scope="module")
+def retail_panel() -> PricePanel:
+    path = corpus("retail-price-optimization") / "retail-price-optimization" / "retail_price.csv"
+    return read_price_panel(path)
+
+
+@pytest.fixture(scope="module")
+def sample_lines():
+    return load_sample().order_lines_view()
+
+
+@pytest.fixture(scope="module")
+def uci_panel(sample_lines) -> PricePanel:
+    view = demand_view(sample_lines)
+    return panel_from_order_lines(sample_lines, items=view.top_items(60), view=view)
 
 
 def test_retail_panel_reads_the_kaggle_layout(retail_panel):

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopsense.data.demand import demand_view
 from shopsense.data.sources import load_sample
-from shopsense.pricing.demand import demand_view
 
 
 @pytest.fixture(scope="module")
