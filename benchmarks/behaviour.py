@@ -35,7 +35,6 @@ from provenance import header, stamp
 from recommend_classic import markdown_cell
 
 from shopsense.behavior.anomaly import evaluate_orders, evaluate_sessions
-from shopsense.behavior.customers import CustomerHistory, product_groups
 from shopsense.behavior.predict import (
     ChurnModel,
     NextPurchaseModel,
@@ -48,6 +47,7 @@ from shopsense.behavior.predict import (
 from shopsense.behavior.segments import CustomerSegmenter
 from shopsense.behavior.value import CustomerValueModel, value_scores
 from shopsense.config import Settings
+from shopsense.data.customers import CustomerHistory, product_groups
 from shopsense.data.sources import load_source
 
 RESULTS = Path(__file__).parent / "results"

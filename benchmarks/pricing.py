@@ -53,11 +53,11 @@ from typing import Any
 import pandas as pd
 import torch
 from provenance import header, stamp
-from shopsense.behavior.customers import product_groups
-from shopsense.data.demand import DemandView, demand_view
-from shopsense.data.panel import PricePanel, panel_from_order_lines, read_price_panel
 
 from shopsense.config import Settings
+from shopsense.data.customers import product_groups
+from shopsense.data.demand import DemandView, demand_view
+from shopsense.data.panel import PricePanel, panel_from_order_lines, read_price_panel
 from shopsense.data.sources import load_source
 from shopsense.pricing.deep_demand import holdout_comparison
 from shopsense.pricing.elasticity import ElasticityModel

@@ -54,7 +54,7 @@ def _products() -> pd.DataFrame:
 
 @functools.cache
 def _history() -> Any:
-    from shopsense.behavior.customers import CustomerHistory
+    from shopsense.data.customers import CustomerHistory
 
     return CustomerHistory.from_order_lines(_lines())
 
@@ -68,7 +68,7 @@ def _cutoffs(horizon: int) -> tuple[Any, ...]:
 
 @functools.cache
 def _order_units() -> Any:
-    from shopsense.behavior.anomaly import order_units
+    from shopsense.data.units import order_units
 
     return order_units(_lines())
 

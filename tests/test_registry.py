@@ -52,8 +52,8 @@ def test_half_written_versions_are_invisible(tmp_path, ml_split):
 
 
 def test_a_behaviour_model_is_stored_and_loaded_like_a_recommender(tmp_path):
-    from shopsense.behavior.customers import CustomerHistory
     from shopsense.behavior.segments import CustomerSegmenter
+    from shopsense.data.customers import CustomerHistory
     from shopsense.data.sources import load_sample
 
     history = CustomerHistory.from_order_lines(load_sample().order_lines_view())

@@ -12,21 +12,18 @@ from shopsense.behavior.anomaly import (
     LABEL_DEFINING,
     IsolationForestDetector,
     SequenceAutoencoder,
-    Units,
     evaluate_orders,
     evaluate_sessions,
     inject_orders,
     inject_sessions,
     load_detector,
     order_labels,
-    order_reference,
-    order_units,
     ranking_quality,
-    session_reference,
-    session_units,
     temporal_split,
 )
+from shopsense.data.references import order_reference, session_reference
 from shopsense.data.sources import load_sample, load_source
+from shopsense.data.units import Units, order_units, session_units
 from shopsense.recommend.base import NotFittedError
 from tests.public_data import corpus
 
@@ -102,32 +99,6 @@ def auc(detector, units, ids):
 
 
 # --------------------------------------------------------------------------- units
-def test_order_features_match_a_hand_count(lines):
-    units = order_units(lines)
-    invoice = lines["invoice_id"].value_counts().index[0]
-    mine = lines[lines["invoice_id"] == invoice]
-    row = units.features.loc[invoice]
-    assert row["lines_log"] == pytest.approx(np.log1p(len(mine)))
-    value = (mine["quantity"].abs() * mine["unit_price"].abs()).sum()
-    assert row["value_log"] == pytest.approx(np.log1p(value))
-    assert row["quantity_max_log"] == pytest.approx(np.log1p(mine["quantity"].abs().max()))
-    assert (units.steps["unit"] == invoice).sum() == len(mine)
-    cancelled = units.features.index.str.startswith("C")
-    assert (units.features.loc[cancelled, "cancelled"] == 1).all()
-    assert len(units) == lines["invoice_id"].nunique()
-
-
-def test_guest_lines_and_fees_stay_in(lines):
-    frame = lines.copy()
-    invoice = frame["invoice_id"].iloc[0]
-    frame.loc[frame["invoice_id"] == invoice, "customer_id"] = None
-    units = order_units(frame)
-    assert units.features.loc[invoice, "guest"] == 1
-    assert units.features["guest"].sum() == 1
-    postage = frame.loc[frame["item_id"] == "POST", "invoice_id"].iloc[0]
-    assert units.features.loc[postage, "non_product_share"] > 0
-
-
 def test_price_manipulation_sets_the_price_ratio(orders):
     _, test_lines, reference = orders
     frame, ids = inject_orders(
@@ -276,26 +247,6 @@ def test_evaluate_orders_and_sessions_tables(lines, events):
 
 
 # --------------------------------------------------------------------------- bad input
-def test_bad_order_lines_are_named(lines):
-    with pytest.raises(ValueError, match="no rows"):
-        order_units(lines.iloc[:0])
-    with pytest.raises(ValueError, match=r"missing column.*unit_price"):
-        order_units(lines.drop(columns="unit_price"))
-    broken = lines.head(5).astype({"quantity": object})
-    broken.loc[broken.index[2], "quantity"] = "many"
-    with pytest.raises(ValueError, match="row 2: field 'quantity'"):
-        order_units(broken)
-
-
-def test_bad_events_are_named(events):
-    with pytest.raises(ValueError, match="no rows"):
-        session_units(events.iloc[:0])
-    with pytest.raises(ValueError, match=r"missing column.*timestamp"):
-        session_units(events.drop(columns="timestamp"))
-    with pytest.raises(ValueError, match="no event has a session_id"):
-        session_units(events.assign(session_id=None))
-
-
 def test_a_unit_with_one_line_is_scored(lines, order_detectors, events, sessions):
     one = lines.head(1)
     units = order_units(one, reference=order_reference(lines)).without(LABEL_DEFINING)

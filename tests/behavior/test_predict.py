@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopsense.behavior.customers import CustomerHistory
 from shopsense.behavior.predict import (
     ChurnModel,
     NextPurchaseModel,
@@ -20,6 +19,7 @@ from shopsense.behavior.predict import (
     rolling_cutoffs,
     temporal_split,
 )
+from shopsense.data.customers import CustomerHistory
 from shopsense.data.sources import load_sample
 
 EVAL = pd.Timestamp("2011-09-01")

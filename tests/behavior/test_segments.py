@@ -13,7 +13,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import silhouette_score
 
-from shopsense.behavior.customers import CustomerHistory, product_groups
 from shopsense.behavior.segments import (
     RFM_SEGMENTS,
     CustomerAutoencoder,
@@ -22,6 +21,7 @@ from shopsense.behavior.segments import (
     quantile_score,
     rfm_scores,
 )
+from shopsense.data.customers import CustomerHistory, product_groups
 from shopsense.data.sources import load_sample
 from shopsense.recommend.base import NotFittedError
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from scipy.special import hyp2f1
 
-from shopsense.behavior.customers import CustomerHistory
 from shopsense.behavior.predict import aligned, rolling_cutoffs, temporal_split
 from shopsense.behavior.value import (
     BGNBD,
@@ -20,6 +19,7 @@ from shopsense.behavior.value import (
     simulate_gamma_gamma,
     value_scores,
 )
+from shopsense.data.customers import CustomerHistory
 from shopsense.data.sources import load_sample
 
 # Fader, Hardie & Lee (2005): CDNOW, 2,357 customers, 39-week calibration period

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopsense.behavior.customers import CustomerHistory, product_groups
+from shopsense.data.customers import CustomerHistory, product_groups
 from shopsense.data.sources import load_sample
 
 

@@ -31,8 +31,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
-from shopsense.behavior.customers import DAY, CustomerHistory
 from shopsense.behavior.predict import CutoffModel, aligned, temporal_split
+from shopsense.data.customers import DAY, CustomerHistory
 from shopsense.estimator import NotFittedError, register
 
 BGNBD_PARAMS = ("r", "alpha", "a", "b")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from shopsense.behavior.customers import CustomerHistory
 from shopsense.config import Settings
+from shopsense.data.customers import CustomerHistory
 from shopsense.data.orders import order_lines_from_store
 from shopsense.persist import atomic_write, write_json
 from shopsense.registry import ModelVersion, Registry
@@ -152,7 +152,8 @@ def anomalies(
 ) -> AnomaliesRun:
     """Score every order (invoice) of the store's order lines with `detector`, fitted on
     all of them; save it as the next version of behavior/<detector>; report the `top`."""
-    from shopsense.behavior.anomaly import DETECTORS, order_units
+    from shopsense.behavior.anomaly import DETECTORS
+    from shopsense.data.units import order_units
 
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")

@@ -19,12 +19,15 @@ reads every line instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from shopsense.data.orders import order_line_view, order_lines_from_store
-from shopsense.data.store import Store
+
+if TYPE_CHECKING:
+    from shopsense.data.store import Store
 
 LINE_COLUMNS = ("invoice_id", "item_id", "quantity", "unit_price", "time", "customer_id")
 DAY = pd.Timedelta(days=1)
@@ -66,19 +69,7 @@ class CustomerHistory:
         if order_lines.empty:
             raise ValueError(f"{source} is empty: no order lines to build customers from")
         view = order_line_view(order_lines, items, source=source)
-        frame = order_lines.loc[:, list(LINE_COLUMNS)].copy().reset_index(drop=True)
-        order_lines = order_lines.reset_index(drop=True)
-        frame["time"] = pd.to_datetime(frame["time"], errors="coerce")
-        for name in ("quantity", "unit_price"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce")
-        for name in ("time", "quantity", "unit_price"):
-            bad = frame[name].isna() & order_lines[name].notna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ValueError(
-                    f"{source} row {row}: field {name!r} has an unreadable value "
-                    f"{order_lines[name].iloc[row]!r}"
-                )
+        frame = view.loc[:, list(LINE_COLUMNS)].copy()
         notes = []
         guests = frame["customer_id"].isna() | (frame["customer_id"].astype(str) == "")
         if guests.all():
@@ -98,8 +89,6 @@ class CustomerHistory:
         frame["takes_back"] = view["takes_back"].to_numpy(dtype=bool)
         frame = frame[~guests & counted]
         frame["customer_id"] = frame["customer_id"].astype(str)
-        frame["invoice_id"] = frame["invoice_id"].astype(str)
-        frame["item_id"] = frame["item_id"].astype(str)
         frame["cancelled"] = (frame["quantity"] < 0) | frame.pop("takes_back")
         frame["value"] = frame["quantity"] * frame["unit_price"]
         frame = frame.sort_values(["customer_id", "time", "invoice_id"], kind="stable")
@@ -131,6 +120,11 @@ class CustomerHistory:
         cutoff = pd.Timestamp(cutoff)
         lines = self.lines[self.lines["time"] < cutoff].reset_index(drop=True)
         return CustomerHistory(lines, cutoff, self.groups, self.notes + notes)
+
+    def with_groups(self, groups: pd.Series | None) -> CustomerHistory:
+        """The same lines read through another item -> product group mapping: a model scores
+        with the mapping it was fitted on, not one recomputed from today's catalogue."""
+        return CustomerHistory(self.lines, self.cutoff, _groups(groups), self.notes)
 
     def between(self, start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.DataFrame:
         """Lines in [start, end): what happened in a later period (a split's future)."""

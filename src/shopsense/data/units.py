@@ -1,4 +1,9 @@
-"""Scoreable units: one feature row per order or session, and its sequence of steps."""
+"""Scoreable units: one feature row per order or session, and its sequence of steps.
+
+Built from the invoice-line view (`shopsense.data.invoices`) and the session view
+(`shopsense.data.sessions`), with prices and popularity measured against a training-period
+reference (`shopsense.data.references`). Anomaly detectors take units and nothing rawer.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopsense.behavior.anomaly.inputs import _order_lines, _session_events
-from shopsense.behavior.anomaly.reference import (
+from shopsense.data.invoices import invoice_lines
+from shopsense.data.references import (
     OrderReference,
     SessionReference,
     order_reference,
     session_reference,
 )
+from shopsense.data.sessions import session_events
 
 RATIO_LIMIT = float(np.log(1000.0))
 """Price ratios (log of price / the item's usual price) are clipped to ±log(1000); a zero or
@@ -126,7 +132,7 @@ def order_units(
     non_product. Quantities enter as absolute values, so a cancellation shows only through
     negative_share, line.negative and cancelled. `reference` defaults to these lines' own.
     """
-    lines = _order_lines(order_lines, source)
+    lines = invoice_lines(order_lines, source)
     if reference is None:
         reference = order_reference(lines)
     qty = lines["quantity"].to_numpy(dtype=float)
@@ -201,7 +207,7 @@ def session_units(
     features: gap_log (0 for the first event), repeat (item seen earlier in the session),
     popularity. `reference` defaults to these events' own.
     """
-    ev = _session_events(events, source)
+    ev = session_events(events, source)
     if reference is None:
         reference = session_reference(ev)
     gap = ev.groupby("session_id", sort=False)["timestamp"].diff().dt.total_seconds()
@@ -240,3 +246,6 @@ def session_units(
     )
     features.index.name = "session_id"
     return Units("session", features.astype(float), steps, "event", start)
+
+
+__all__ = ["OFF_PRICE", "RATIO_LIMIT", "Units", "order_units", "session_units"]

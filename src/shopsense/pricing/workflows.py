@@ -59,7 +59,7 @@ def store_panel(
     source: str = "order_lines",
 ) -> PricePanel:
     """Weekly panel of the store's `items` (default: its `top` products by units)."""
-    from shopsense.behavior.customers import product_groups
+    from shopsense.data.customers import product_groups
     from shopsense.data.demand import demand_view
 
     lines = order_lines_from_store(store)

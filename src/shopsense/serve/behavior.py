@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from shopsense.behavior.customers import CustomerHistory
+from shopsense.data.customers import CustomerHistory
 from shopsense.registry import ModelVersion
 from shopsense.serve.schemas import finite
 from shopsense.serve.state import NotReady, ServiceState

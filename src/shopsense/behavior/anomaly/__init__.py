@@ -1,6 +1,7 @@
 """Anomalous orders and sessions: which invoices and browsing sessions look unlike the rest.
 
-Two kinds of units are scored, each a row of features plus its sequence of steps:
+Detectors score units (`shopsense.data.units`), each a row of features plus its sequence
+of steps, built from views of the store:
 
 - orders (`order_units`): one per invoice of the raw `order_lines`. Guest lines,
   cancellations and non-product rows (postage, fees, bad-debt adjustments) stay in: they
@@ -9,8 +10,8 @@ Two kinds of units are scored, each a row of features plus its sequence of steps
   session's events, oldest first.
 
 Prices and popularity are compared against a reference (`order_reference`,
-`session_reference`) computed on a training period, so a test period's odd prices cannot
-move their own yardstick.
+`session_reference` in `shopsense.data.references`) computed on a training period, so a
+test period's odd prices cannot move their own yardstick.
 
 Two detectors share one API: `fit(units)` on unlabelled units, `score(units)` (higher =
 more anomalous), `explain(units, top=3)`, `save` / `load` (JSON + npz / safetensors):
@@ -50,49 +51,28 @@ from shopsense.behavior.anomaly.inject import (
     inject_orders,
     inject_sessions,
 )
-from shopsense.behavior.anomaly.inputs import EVENT_COLUMNS, VIEW_COLUMNS
 from shopsense.behavior.anomaly.isolation_forest import (
     IsolationForestConfig,
     IsolationForestDetector,
 )
 from shopsense.behavior.anomaly.labels import LABEL_DEFINING, LABEL_FEATURES, order_labels
-from shopsense.behavior.anomaly.reference import (
-    OrderReference,
-    SessionReference,
-    order_reference,
-    session_reference,
-)
-from shopsense.behavior.anomaly.units import (
-    OFF_PRICE,
-    RATIO_LIMIT,
-    Units,
-    order_units,
-    session_units,
-)
 
 __all__ = [
     "ARRAYS_FILE",
     "CONFIG_FILE",
     "DETECTORS",
-    "EVENT_COLUMNS",
     "LABEL_DEFINING",
     "LABEL_FEATURES",
-    "OFF_PRICE",
     "ORDER_INJECTIONS",
-    "RATIO_LIMIT",
     "SESSION_INJECTIONS",
     "TABLE_COLUMNS",
-    "VIEW_COLUMNS",
     "WEIGHTS_FILE",
     "AnomalyDetector",
     "DetectorFactories",
     "IsolationForestConfig",
     "IsolationForestDetector",
-    "OrderReference",
     "SequenceAutoencoder",
     "SequenceAutoencoderConfig",
-    "SessionReference",
-    "Units",
     "default_detectors",
     "evaluate_orders",
     "evaluate_sessions",
@@ -100,10 +80,6 @@ __all__ = [
     "inject_sessions",
     "load_detector",
     "order_labels",
-    "order_reference",
-    "order_units",
     "ranking_quality",
-    "session_reference",
-    "session_units",
     "temporal_split",
 ]

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from shopsense.behavior.anomaly.base import AnomalyDetector, _robust_scale
 from shopsense.behavior.anomaly.network import _Network
-from shopsense.behavior.anomaly.units import Units
+from shopsense.data.units import Units
 from shopsense.estimator import register
 from shopsense.persist import atomic_write_stream
 from shopsense.train.trainer import (

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from shopsense.behavior.anomaly.units import Units
+from shopsense.data.units import Units
 from shopsense.estimator import Estimator
 from shopsense.persist import atomic_write_stream, read_model_json, write_json
 

@@ -18,11 +18,12 @@ from shopsense.behavior.anomaly.inject import (
     inject_orders,
     inject_sessions,
 )
-from shopsense.behavior.anomaly.inputs import _order_lines, _session_events
 from shopsense.behavior.anomaly.isolation_forest import IsolationForestDetector
 from shopsense.behavior.anomaly.labels import LABEL_DEFINING, order_labels
-from shopsense.behavior.anomaly.reference import order_reference, session_reference
-from shopsense.behavior.anomaly.units import Units, order_units, session_units
+from shopsense.data.invoices import invoice_lines
+from shopsense.data.references import order_reference, session_reference
+from shopsense.data.sessions import session_events
+from shopsense.data.units import Units, order_units, session_units
 
 DetectorFactories = Mapping[str, Callable[[], AnomalyDetector]]
 TABLE_COLUMNS = (
@@ -90,7 +91,7 @@ def evaluate_orders(
     usual prices and the extreme-quantity limit (99.9th percentile of |quantity|) come from
     the training invoices only.
     """
-    lines = _order_lines(order_lines)
+    lines = invoice_lines(order_lines)
     if "country" in order_lines.columns:
         lines["country"] = order_lines["country"].to_numpy()
     start = lines.groupby("invoice_id")["time"].min()
@@ -131,7 +132,7 @@ def evaluate_sessions(
     """Both detectors on one temporal split of the sessions: fitted on the earlier ones,
     scored on the later ones with injected bots (`inject_sessions`) at `rate`, per seed.
     There are no real labels for sessions."""
-    ev = _session_events(events)
+    ev = session_events(events)
     start = ev.groupby("session_id")["timestamp"].min()
     train_ids, test_ids = temporal_split(start, test_share)
     train_events = ev[ev["session_id"].isin(train_ids)]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopsense.behavior.anomaly.inputs import _order_lines, _session_events
-from shopsense.behavior.anomaly.reference import OrderReference
+from shopsense.data.invoices import invoice_lines
+from shopsense.data.references import OrderReference
+from shopsense.data.sessions import session_events
 
 ORDER_INJECTIONS = ("bulk_fraud", "price_manipulation")
 SESSION_INJECTIONS = ("fast_bot", "regular_bot")
@@ -31,7 +32,7 @@ def inject_orders(
     - price_manipulation: in a random purchase invoice (not "C..."), one random product line
       with a known usual price is re-priced to 5–30 % of that price (uniform).
     """
-    lines = _order_lines(order_lines)
+    lines = invoice_lines(order_lines)
     if "country" in order_lines.columns:
         lines["country"] = order_lines["country"].to_numpy()
     rng = np.random.default_rng(random_state)
@@ -115,7 +116,7 @@ def inject_sessions(
     - fast_bot: 20–80 views, gaps of 0.1 s + an exponential with mean 1 s;
     - regular_bot: 5–20 views at one fixed gap drawn uniformly from 10–60 s (a scheduler).
     """
-    ev = _session_events(events)
+    ev = session_events(events)
     if kind not in SESSION_INJECTIONS:
         raise ValueError(f"unknown session injection {kind!r}; kinds are {SESSION_INJECTIONS}")
     rng = np.random.default_rng(random_state)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from shopsense.behavior.anomaly.base import AnomalyDetector
-from shopsense.behavior.anomaly.units import Units
+from shopsense.data.units import Units
 from shopsense.estimator import register
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from shopsense.behavior.anomaly.inputs import _order_lines
-from shopsense.behavior.anomaly.reference import OrderReference
+from shopsense.data.invoices import invoice_lines
+from shopsense.data.references import OrderReference
 
 LABEL_FEATURES: dict[str, tuple[str, ...]] = {
     "cancellation": ("cancelled", "negative_share", "line.negative"),
@@ -32,7 +32,7 @@ def order_labels(
     - off_price: a line with price > 0 costs at most a fifth or at least five times its
       item's usual price in `reference`.
     """
-    lines = _order_lines(order_lines)
+    lines = invoice_lines(order_lines)
     usual = lines["item_id"].map(reference.price)
     ratio = lines["unit_price"] / usual
     per_line = pd.DataFrame(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopsense.behavior.customers import DAY, CustomerHistory
+from shopsense.data.customers import DAY, CustomerHistory
 
 
 @dataclass(frozen=True)

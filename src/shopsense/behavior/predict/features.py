@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopsense.behavior.customers import DAY, CustomerHistory
+from shopsense.data.customers import DAY, CustomerHistory
 
 STEP_FEATURES = ("log_value", "log_lines", "log_gap_days", "log_age_days", "month_sin", "month_cos")
 

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
 
-from shopsense.behavior.customers import CustomerHistory
 from shopsense.behavior.predict.base import Learner
 from shopsense.behavior.predict.config import BehaviorConfig
 from shopsense.behavior.predict.cutoffs import rolling_cutoffs, temporal_split
 from shopsense.behavior.predict.features import ModelInputs, customer_features, model_inputs
 from shopsense.behavior.predict.learners import ConstantLearner, LinearLearner, TreeLearner
 from shopsense.behavior.predict.sequence import SequenceLearner
+from shopsense.data.customers import CustomerHistory
 from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json
 

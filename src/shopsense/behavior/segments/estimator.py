@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 from safetensors.torch import load_file, save_file
 
-from shopsense.behavior.customers import CustomerHistory
 from shopsense.behavior.segments.clustering import (
     _agreement,
     _by_revenue,
@@ -45,6 +44,7 @@ from shopsense.behavior.segments.network import EnsembleAutoencoder
 from shopsense.behavior.segments.plot import plot_segments
 from shopsense.behavior.segments.profiles import _names_by_label, segment_profiles
 from shopsense.behavior.segments.rfm import rfm_scores, rfm_segment_labels
+from shopsense.data.customers import CustomerHistory
 from shopsense.estimator import Estimator, register
 from shopsense.persist import atomic_write, read_model_json, write_json
 from shopsense.train.trainer import (

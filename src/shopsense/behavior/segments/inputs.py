@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from shopsense.behavior.customers import CustomerHistory
+from shopsense.data.customers import CustomerHistory
 
 
 def _features(data: CustomerHistory | pd.DataFrame) -> pd.DataFrame:
