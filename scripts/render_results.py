@@ -131,7 +131,10 @@ def cell(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if fmt:
-        return format(value, fmt)
+        try:
+            return format(value, fmt)
+        except (TypeError, ValueError):
+            raise SpecError(f"format {fmt!r} does not apply to {value!r}") from None
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):

@@ -74,7 +74,7 @@ def ingest(
     """
     from shopsense.data.ingest import IngestError
     from shopsense.data.mapping import Mapping, MappingError
-    from shopsense.data.store import Store
+    from shopsense.data.store import Store, StoreLocked
 
     settings = _settings(store)
     try:
@@ -87,6 +87,8 @@ def ingest(
             report = s.ingest(table, file, reject_path=reject_file, format=format, mapping=rules)
     except IngestError as e:
         raise _fail(f"{e}\nnothing was loaded; the store is unchanged") from None
+    except StoreLocked as e:
+        raise _fail(f"{e}\nnothing was loaded") from None
     except (FileNotFoundError, KeyError, ValueError, MappingError) as e:
         raise _fail(str(e)) from None
     console.print(
@@ -199,7 +201,7 @@ def data_load(
 ) -> None:
     """Map a public data set (or the bundled sample) into the schema and load it."""
     from shopsense.data.sources import load_sample, load_source
-    from shopsense.data.store import Store
+    from shopsense.data.store import Store, StoreLocked
 
     settings = _settings(store)
     try:
@@ -213,7 +215,11 @@ def data_load(
         raise _fail(str(e)) from None
     for note in data.notes:
         console.print(f"[dim]- {note}[/]")
-    with Store(settings.store_path) as s:
+    try:
+        s = Store(settings.store_path)
+    except StoreLocked as e:
+        raise _fail(f"{e}\nnothing was loaded") from None
+    with s:
         for table, frame in data.tables.items():
             report = s.write_frame(table, frame, source=data.name)
             console.print(
@@ -398,31 +404,57 @@ def explain(
 
 
 @app.command()
-def models(models_dir: ModelsOpt = None) -> None:
-    """List saved models and versions."""
+def models(
+    models_dir: ModelsOpt = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="a running service, e.g. http://127.0.0.1:8000: show what it serves"),
+    ] = None,
+) -> None:
+    """List saved models and versions: which is active (serves after a restart), which is
+    the newest, and with --url which one a running service serves now."""
     from shopsense.registry import Registry
 
     settings = _settings(models_dir=models_dir)
-    versions = Registry(settings.models_dir).versions("recommend")
+    registry = Registry(settings.models_dir)
+    versions = registry.versions("recommend")
     if not versions:
         console.print(f"no models under {settings.models_dir}")
         return
-    registry = Registry(settings.models_dir)
-    rows = [
-        {
-            "name": v.name,
-            "version": v.version,
-            "active": "*" if registry.active("recommend", v.name).version == v.version else "",
+    newest = {v.name: v.version for v in versions}  # oldest first: the last one wins
+    active = {name: registry.active("recommend", name).version for name in newest}
+    serving = _serving(url) if url else None
+    rows = []
+    for v in versions:
+        row = {"name": v.name, "version": v.version}
+        if serving is not None:
+            row["serving"] = "*" if serving.get(v.name) == v.version else ""
+        row |= {
+            "active": "*" if active[v.name] == v.version else "",
+            "newest": "*" if newest[v.name] == v.version else "",
             "created": v.meta.get("created_at", ""),
             "events": v.meta.get("data", {}).get("events", ""),
             "train_s": v.meta.get("data", {}).get("train_s", ""),
             "params": json.dumps(v.meta.get("params", {})),
         }
-        for v in versions
-    ]
+        rows.append(row)
     import pandas as pd
 
     _print_frame(pd.DataFrame(rows), title=f"models in {settings.models_dir}")
+    if serving is None:
+        console.print("[dim]active: serves after a restart; --url URL shows what serves now[/]")
+
+
+def _serving(url: str) -> dict[str, str]:
+    """Model name -> the version a running service answers with (its GET /v1/models)."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/v1/models", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as e:
+        raise _fail(f"could not ask the service at {url}: {e}") from None
+    return {v["name"]: v["version"] for v in response.json() if v.get("serving")}
 
 
 @app.command()
@@ -578,31 +610,49 @@ def serve(
     models_dir: ModelsOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     access_log: Annotated[bool, typer.Option(help="log every request (path and status)")] = True,
+    read_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--read-only",
+            help="do not write the store (no events): serve beside the service that writes "
+            "it [env SHOPSENSE_READ_ONLY]",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service and dashboard (OpenAPI docs at /docs). Writes need a key from
-    SHOPSENSE_API_KEYS."""
+    SHOPSENSE_API_KEYS. One service writes a store; more can serve it with --read-only."""
     import uvicorn
 
+    from shopsense.data.store import StoreLocked, WriteLock
     from shopsense.serve.app import create_app
 
     settings = _settings(store, models_dir)
-    if host is not None or port is not None:
-        settings = settings.model_copy(
-            update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-        )
+    update = {"host": host, "port": port, "read_only": read_only}
+    if any(v is not None for v in update.values()):
+        settings = settings.model_copy(update={k: v for k, v in update.items() if v is not None})
+    lock = None
+    if not settings.read_only:  # refuse here, before uvicorn starts, when another writes
+        try:
+            lock = WriteLock(settings.store_path, "shopsense serve").acquire()
+        except StoreLocked as e:
+            raise _fail(f"{e}\nor start this one with --read-only") from None
     if not settings.api_keys:
         err.print("[yellow]no SHOPSENSE_API_KEYS set: the service is read-only[/]")
     console.print(
         f"shopsense on http://{settings.host}:{settings.port}  "
         f"(dashboard /dashboard, API docs /docs)"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=access_log,
-    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            access_log=access_log,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -8,6 +8,7 @@ temporary store.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +82,39 @@ class Settings(BaseSettings):
         description="sequence models: precompute the query vectors of up to this many known "
         "users at load (0: compute per request)",
     )
+    read_only: bool = Field(
+        False,
+        description="serve without writing the store (no events accepted), beside the one "
+        "service that writes it; live histories follow the store's events",
+    )
+    auto_activate: bool = Field(
+        False,
+        description="serve the newest version of each model at start (activating it); "
+        "otherwise a new version serves only once activated",
+    )
+    shop_timezone: str = Field(
+        "UTC",
+        description="the shop's time zone: event times without an offset are read in it, "
+        "and the dashboard shows times in it (the store keeps UTC)",
+    )
+    event_earliest: date = Field(
+        date(1990, 1, 1), description="events before this date are refused (HTTP 422)"
+    )
+    event_max_ahead_hours: float = Field(
+        24.0, ge=0, description="events more than this many hours in the future are refused"
+    )
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+            raise ValueError(msg) from None
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

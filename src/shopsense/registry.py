@@ -212,6 +212,10 @@ class Registry:
             return self.get(task, name, pointer["version"])
         return self.get(task, name)
 
+    def activated(self, task: str, name: str) -> str | None:
+        """The version last activated explicitly; None when none was (the latest serves)."""
+        return self._pointer(task, name).get("version") or None
+
     def activate(self, task: str, name: str, version: str) -> ModelVersion:
         """Make `version` the one that serves; the previous one is remembered for rollback."""
         target = self.get(task, name, version)  # clear error if absent

@@ -47,7 +47,13 @@ def test_an_event_changes_the_next_recommendations_at_once(client):
     event = {"user_id": user, "item_id": bought, "event_type": "purchase", "value": 1}
     r = client.post("/v1/events", json={"events": [event]}, headers=AUTH)
     assert r.status_code == 201, r.text
-    assert r.json() == {"received": 1, "stored": 1, "already_stored": 0, "users": 1}
+    assert r.json() == {
+        "received": 1,
+        "stored": 1,
+        "already_stored": 0,
+        "users": 1,
+        "replay": False,
+    }
     after = client.get(f"/v1/users/{user}/recommendations", params={"k": 10, "explain": True})
     assert after.json()["source"] == "fold_in"
     assert bought not in items(after) and items(after) != items(before)

@@ -4,17 +4,19 @@ events, user histories and the model registry."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from shopsense.data.ingest import IngestError
 from shopsense.data.schema import TABLES
 from shopsense.recommend.base import Explanation as ModelExplanation
+from shopsense.serve import idempotency
 from shopsense.serve import schemas as s
 from shopsense.serve.security import require_key
 from shopsense.serve.served import Answer, Filters, ServedModel
@@ -279,29 +281,47 @@ def history(
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_key)],
 )
-def post_events(state: State, body: s.EventsIn) -> s.EventsStored:
+def post_events(
+    state: State,
+    body: s.EventsIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="any unique text per batch: a retried batch with the same key is "
+            "stored once, also when its events carry no timestamp",
+        ),
+    ] = None,
+) -> s.EventsStored:
     """Store events (view, cart, purchase, rating) and apply them at once: the customer's
-    next recommendations read them without retraining. Needs an API key."""
-    if len(body.events) > state.settings.max_events:
+    next recommendations read them without retraining. Times are stored in UTC: an offset
+    is honoured, a time without one is read in the shop's time zone (`shop_timezone`),
+    a missing one is the time of arrival. Needs an API key."""
+    settings = state.settings
+    if len(body.events) > settings.max_events:
         raise HTTPException(
-            422, f"{len(body.events)} events is above the limit of {state.settings.max_events}"
+            422, f"{len(body.events)} events is above the limit of {settings.max_events}"
         )
-    now = datetime.now().replace(microsecond=0)
     frame = pd.DataFrame(
         {
             "user_id": [e.user_id for e in body.events],
             "item_id": [e.item_id for e in body.events],
             "event_type": [str(e.event_type) for e in body.events],
             "value": [e.value for e in body.events],
-            "timestamp": [
-                (e.timestamp.replace(tzinfo=None) if e.timestamp else now) for e in body.events
-            ],
+            "timestamp": pd.to_datetime(_event_times(body.events, state), errors="raise"),
             "session_id": [e.session_id for e in body.events],
         }
     )
     try:
-        written = state.write_events(frame, source="POST /v1/events")
-    except IngestError as e:
+        written = state.write_events(
+            frame,
+            source="POST /v1/events",
+            key=idempotency_key,
+            body_sha256=idempotency.digest(body.model_dump_json().encode()),
+        )
+    except (IngestError, idempotency.KeyReused) as e:
         raise HTTPException(422, str(e)) from None
     state.metrics.events.inc(written.report.rows_inserted)
     for name, served in state.loaded().items():
@@ -311,31 +331,75 @@ def post_events(state: State, body: s.EventsIn) -> s.EventsStored:
         stored=written.report.rows_inserted,
         already_stored=written.report.rows_skipped_existing,
         users=written.users,
+        replay=written.replay,
     )
+
+
+def _event_times(events: list[s.EventIn], state: ServiceState) -> list[datetime | None]:
+    """Each event's time as naive UTC (None: stamp on arrival), or a 422 naming every event
+    whose time is outside the plausible window (`event_earliest`, `event_max_ahead_hours`)."""
+    settings = state.settings
+    zone = ZoneInfo(settings.shop_timezone)
+    earliest = datetime(*settings.event_earliest.timetuple()[:3])
+    latest = datetime.now(UTC).replace(tzinfo=None) + timedelta(
+        hours=settings.event_max_ahead_hours
+    )
+    out: list[datetime | None] = []
+    problems = []
+    for n, event in enumerate(events):
+        when = event.timestamp
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone)
+            when = when.astimezone(UTC).replace(tzinfo=None)
+            if not earliest <= when <= latest:
+                bound = (
+                    f"before {earliest:%Y-%m-%d}"
+                    if when < earliest
+                    else f"more than {settings.event_max_ahead_hours:g} hours ahead"
+                )
+                problems.append(
+                    {
+                        "loc": ["body", "events", n, "timestamp"],
+                        "msg": f"event {n}: timestamp {event.timestamp.isoformat()} is {bound}",
+                        "type": "value_error",
+                    }
+                )
+        out.append(when)
+    if problems:
+        raise HTTPException(422, problems)
+    return out
 
 
 # ============================================================================ registry
 
 
 def _versions(state: ServiceState) -> list[s.ModelVersionOut]:
-    loaded = {name: m.version.version for name, m in state.loaded().items()}
-    out = []
-    for v in state.registry.versions(TASK):
-        active = state.registry.active(TASK, v.name).version == v.version
-        out.append(
-            s.ModelVersionOut(
-                name=v.name,
-                version=v.version,
-                model=str(v.meta.get("model", v.name)),
-                active=active,
-                loaded=loaded.get(v.name) == v.version,
-                created_at=v.meta.get("created_at"),
-                params=v.meta.get("params", {}),
-                metrics=v.meta.get("metrics", {}),
-                data=v.meta.get("data", {}),
-            )
+    """Every saved version, saying which one this process serves, which is active on disk
+    (serves at the next start) and which is the newest."""
+    serving = state.serving()
+    registry = state.registry
+    saved = registry.versions(TASK)
+    newest: dict[str, str] = {}
+    for v in saved:
+        newest[v.name] = v.version  # oldest first: the last one wins
+    active = {name: registry.active(TASK, name).version for name in newest}
+    return [
+        s.ModelVersionOut(
+            name=v.name,
+            version=v.version,
+            model=str(v.meta.get("model", v.name)),
+            serving=serving.get(v.name) == v.version,
+            active=active[v.name] == v.version,
+            newest=newest[v.name] == v.version,
+            loaded=serving.get(v.name) == v.version,
+            created_at=v.meta.get("created_at"),
+            params=v.meta.get("params", {}),
+            metrics=v.meta.get("metrics", {}),
+            data=v.meta.get("data", {}),
         )
-    return out
+        for v in saved
+    ]
 
 
 @router.get("/data/quality", response_model=list[s.QualityReportOut])
@@ -349,7 +413,8 @@ async def data_quality(state: State, table: str | None = None) -> list[s.Quality
 
 @router.get("/models", response_model=list[s.ModelVersionOut])
 def list_models(state: State) -> list[s.ModelVersionOut]:
-    """Every saved version with its parameters, training data and metrics."""
+    """Every saved version with its parameters, training data and metrics, and which
+    version of each model serves here, is active on disk and is the newest."""
     return _versions(state)
 
 

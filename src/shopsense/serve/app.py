@@ -9,12 +9,10 @@ client gets a 500 with a request id to quote.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from threadpoolctl import threadpool_limits
@@ -23,9 +21,10 @@ from shopsense import __version__
 from shopsense.config import Settings
 from shopsense.serve import api, behavior, dashboard, pricing, reviews
 from shopsense.serve import images as images_routes
+from shopsense.serve.errors import install_errors
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit
-from shopsense.serve.state import NotReady, ServiceState, StoreBusy
+from shopsense.serve.state import ServiceState
 
 log = logging.getLogger("shopsense.serve")
 
@@ -42,9 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _limit_threads(settings.serve_threads)
-        ready, why = state.ready()  # load the default model now, not on the first request
-        log.info("shopsense %s: %s", __version__, why if ready else f"not ready: {why}")
-        yield
+        state.start()  # the store's write lock, or StoreLocked naming who holds it
+        try:
+            ready, why = state.ready()  # load the default model now, not on the first request
+            log.info("shopsense %s: %s", __version__, why if ready else f"not ready: {why}")
+            yield
+        finally:
+            state.stop()
 
     app = FastAPI(
         title="shopsense",
@@ -86,9 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stored events."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    _error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    install_errors(app)  # after the other middleware: its catch-all is the outermost
     return app
 
 
@@ -106,32 +109,3 @@ def _limit_torch_threads(threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-
-
-def _error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(NotReady)
-    async def not_ready(request: Request, exc: NotReady) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
-
-    @app.exception_handler(StoreBusy)
-    async def busy(request: Request, exc: StoreBusy) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"{exc}; retry shortly"}, status_code=503, headers={"Retry-After": "1"}
-        )
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        ref = uuid.uuid4().hex[:12]
-        log.exception("request %s %s failed (ref %s)", request.method, request.url.path, ref)
-        return JSONResponse(
-            {"detail": f"internal error; quote reference {ref} to the operator"},
-            status_code=500,
-        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field
 from shopsense.data.customers import CustomerHistory
 from shopsense.registry import ModelVersion
 from shopsense.serve.schemas import finite
-from shopsense.serve.state import NotReady, ServiceState
+from shopsense.serve.state import ORDER_TABLES, NotReady, ServiceState
 
 TASK = "behavior"
 SEGMENTS = "segments"
@@ -66,7 +65,7 @@ class Insights:
             raise NotReady(
                 "no customer segmentation yet; run `shopsense segments` to train one"
             ) from None
-        stamp = _stamp(Path(self.state.settings.store_path))
+        stamp = self.state.data_versions(*ORDER_TABLES)
         loaded = self._loaded
         if (
             loaded is not None
@@ -109,18 +108,6 @@ class Insights:
             columns[column] = predict(history)
             predictors[column] = f"{version.name}/{version.version}"
         return pd.DataFrame(columns).reindex(customers), predictors
-
-
-def _stamp(path: Path) -> tuple[int, ...]:
-    """Changes with every write to the store (file and write-ahead log)."""
-    out: list[int] = []
-    for file in (path, path.with_name(path.name + ".wal")):
-        try:
-            st = file.stat()
-            out += [st.st_mtime_ns, st.st_size]
-        except FileNotFoundError:
-            out += [0, 0]
-    return tuple(out)
 
 
 def insights(request: Request) -> Insights:

@@ -103,7 +103,12 @@ class EventIn(Strict):
     item_id: Id
     event_type: EventType
     value: float | None = Field(None, ge=-1e9, le=1e9, description="quantity or rating")
-    timestamp: datetime | None = Field(None, description="default: now (shop-local time)")
+    timestamp: datetime | None = Field(
+        None,
+        description="ISO 8601; with an offset (`Z`, `+05:00`) it is that instant, without one "
+        "it is the shop's local time (`shop_timezone`); stored in UTC; default: the time of "
+        "arrival (the first arrival, for a retried batch with an Idempotency-Key)",
+    )
     session_id: Id | None = None
 
 
@@ -116,6 +121,9 @@ class EventsStored(BaseModel):
     stored: int
     already_stored: int
     users: int
+    replay: bool = Field(
+        False, description="the Idempotency-Key was seen before: a retry of a stored batch"
+    )
 
 
 class HistoryItem(BaseModel):
@@ -157,8 +165,12 @@ class ModelVersionOut(BaseModel):
     name: str
     version: str
     model: str
-    active: bool
-    loaded: bool
+    serving: bool = Field(description="this service answers with this version now")
+    active: bool = Field(
+        description="the registry's active version: what a service serves after a restart"
+    )
+    newest: bool = Field(description="the most recently saved version of the model")
+    loaded: bool = Field(description="the same as `serving` (kept for older clients)")
     created_at: str | None = None
     params: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)

@@ -81,6 +81,7 @@ class ServedModel:
         self._masks: dict[Filters, np.ndarray] = {}
         self._catalogue = catalogue
         self._text: tuple[Any, sp.csr_matrix, dict[str, int]] | None = None
+        self.events_version = 0  # the store's events version the live histories reflect
         if events is not None and len(events):
             self._live = _changed_histories(model, events)
 
@@ -111,6 +112,13 @@ class ServedModel:
                 if i >= 0:
                     history = np.append(history, np.int64(i))
                 self._live[user] = history
+
+    def follow(self, events: pd.DataFrame) -> None:
+        """Replace the live histories with those the store's events give (a read-only
+        service follows the events another service writes)."""
+        live = _changed_histories(self.model, events) if len(events) else {}
+        with self._lock:
+            self._live = live
 
     def history(self, user: str) -> np.ndarray:
         """The item indices this model reads as the user's history (live or trained)."""

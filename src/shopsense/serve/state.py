@@ -4,8 +4,23 @@ Models load on first use and stay loaded. Activation loads the new version compl
 before swapping one dictionary entry, so a request that already holds the old version
 finishes with it and the next one gets the new: a hot swap with no dropped request.
 Events are written to the store (one short write transaction per request, so other
-processes, such as `shopsense train`, can open the store in between) and then applied
+processes, such as `shopsense train`, can read the store in between) and then applied
 to every loaded model's live histories.
+
+One service writes a store: `start()` takes the store's write lock for the service's
+life, and a second service (or a `shopsense data load`) on the same store is refused
+with the holder's pid. A service started read-only (`read_only`) takes no lock, refuses
+events, and follows the store: every few seconds it reads the tables' data versions and,
+when the events changed, rebuilds its models' live histories from them.
+
+Which version serves is the registry's active version, and a version trained while the
+service runs does not serve until it is activated: the first time a model is served
+without an explicit activation, the version served is recorded as active (so a restart
+serves it again), unless `auto_activate` asks for the newest at every start.
+
+Caches of what is read from the store are keyed by `data_versions(*tables)`: a number
+per table that changes only when that table does, so an event write leaves caches of
+order lines and prices valid.
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +40,14 @@ import numpy as np
 import pandas as pd
 
 from shopsense.config import Settings
-from shopsense.data.store import IngestReport, Store
+from shopsense.data.store import (
+    IngestReport,
+    Store,
+    StoreLocked,
+    WriteLock,
+    seed_versions,
+    written_versions,
+)
 from shopsense.registry import ModelVersion, Registry
 from shopsense.serve.served import ServedModel
 from shopsense.workflows import TASK, default_model_name
@@ -33,6 +56,10 @@ T = TypeVar("T")
 
 #: where a model version keeps its ANN index, beside its weights
 ANN_FOLDER = "ann"
+#: how often a read-only service reads the store's data versions (seconds)
+FOLLOW_S = 2.0
+#: the tables order-line views read (customers, prices, demand): their cache key
+ORDER_TABLES = ("order_lines", "items", "orders")
 
 log = logging.getLogger("shopsense.serve")
 
@@ -45,10 +72,15 @@ class StoreBusy(RuntimeError):
     """Another process holds the store's write lock for longer than we wait."""
 
 
+class ReadOnly(RuntimeError):
+    """This service does not write the store; maps to HTTP 409."""
+
+
 @dataclass(frozen=True)
 class EventsWritten:
     report: IngestReport
     users: int
+    replay: bool = False  # the batch's idempotency key was seen before
 
 
 class ServiceState:
@@ -64,21 +96,96 @@ class ServiceState:
         self._catalogue: pd.DataFrame | None = None
         self._default: str | None = None
         self.on_swap: list[Any] = []  # callbacks(name, served) — metrics subscribe
+        self._write_lock: WriteLock | None = None
+        self._versions: dict[str, int] = {}  # read-only services: as last read
+        self._versions_read = float("-inf")
+        self._follow_stop = threading.Event()
+        self._follower: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- life
+    def start(self) -> None:
+        """Begin the service's life on its store: take the store's write lock (StoreLocked,
+        naming the holder, when another process writes it), or, read-only, start
+        following the store's events."""
+        if self.settings.read_only:
+            if self._follower is None:
+                self._follow_stop.clear()
+                self._follower = threading.Thread(
+                    target=self._follow, name="shopsense-follow", daemon=True
+                )
+                self._follower.start()
+            return
+        if self._write_lock is None:
+            self._write_lock = WriteLock(self.settings.store_path, "shopsense serve").acquire()
+
+    def stop(self) -> None:
+        """Release the write lock (or stop following)."""
+        self._follow_stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
+            self._follower = None
+        if self._write_lock is not None:
+            self._write_lock.release()
+            self._write_lock = None
 
     # ----------------------------------------------------------------- store
     def _open_store(self, *, wait_s: float = 3.0) -> Store:
-        """A read-write connection, retried while another process holds the lock."""
+        """A connection (read-only in a read-only service), waiting up to `wait_s` while
+        another process has the file open."""
         path = Path(self.settings.store_path)
         if not path.exists():
             raise NotReady(f"no store at {path}; load data first (`shopsense data load sample`)")
-        deadline = time.monotonic() + wait_s
-        while True:
+        try:
+            return Store(path, read_only=self.settings.read_only, wait_s=wait_s)
+        except StoreLocked as e:
+            raise StoreBusy(str(e)) from None
+        except duckdb.IOException as e:
+            raise StoreBusy(f"the store {path} is locked by another process") from e
+
+    def data_version(self, table: str) -> int:
+        """A number that changes whenever `table` changes (0 before its first write)."""
+        return self.data_versions(table)[0]
+
+    def data_versions(self, *tables: str) -> tuple[int, ...]:
+        """The data versions of `tables`, a cache key for what is computed from them.
+
+        While this process holds the store's write lock nobody else writes, so the
+        versions are known without reading the store; otherwise they are read (a
+        read-only service reads them at most every FOLLOW_S seconds)."""
+        known = written_versions(self.settings.store_path)
+        if known is None:
+            known = self._read_versions()
+        return tuple(known.get(t, 0) for t in tables)
+
+    def _read_versions(self, *, fresh: bool = False) -> dict[str, int]:
+        if (
+            self.settings.read_only
+            and not fresh
+            and time.monotonic() - self._versions_read < FOLLOW_S
+        ):
+            return self._versions
+        if not Path(self.settings.store_path).exists():
+            return {}
+        with self._store_lock, self._open_store() as store:
+            versions = store.data_versions()
+            seed_versions(store.path, versions)  # trusted while we hold the write lock
+        self._versions, self._versions_read = versions, time.monotonic()
+        return versions
+
+    def _follow(self) -> None:
+        """Read-only services: rebuild live histories whenever the store's events change."""
+        while not self._follow_stop.wait(FOLLOW_S):
             try:
-                return Store(path)
-            except duckdb.IOException as e:
-                if time.monotonic() > deadline:
-                    raise StoreBusy(f"the store {path} is locked by another process") from e
-                time.sleep(0.05)
+                version = self._read_versions(fresh=True).get("events", 0)
+                stale = [m for m in self._models.values() if m.events_version != version]
+                if stale:
+                    events = self._events()
+                    for served in stale:
+                        served.follow(events)
+                        served.events_version = version
+                    log.info("followed the store's events (version %d)", version)
+            except (NotReady, StoreBusy, duckdb.Error) as e:
+                log.warning("could not follow the store: %s", e)
 
     def read_store(self, read: Callable[[Store], T]) -> T:
         """`read(store)` on a short-lived connection, sharing the service's store lock."""
@@ -99,16 +206,36 @@ class ServiceState:
         with self._store_lock, self._open_store() as store:
             return store.read("events", ["user_id", "item_id", "timestamp"])
 
-    def write_events(self, frame: pd.DataFrame, source: str) -> EventsWritten:
-        """Store events durably (validated like any ingest), then update live histories."""
+    def write_events(
+        self, frame: pd.DataFrame, source: str, *, key: str | None = None, body_sha256: str = ""
+    ) -> EventsWritten:
+        """Store events durably (validated like any ingest), then update live histories.
+
+        Times are naive UTC; a missing one (NaT) is the time of arrival, or, with an
+        idempotency `key`, the arrival time of the key's first request, so a retried
+        batch stores nothing twice (`shopsense.serve.idempotency`)."""
+        if self.settings.read_only:
+            raise ReadOnly(
+                "this service is read-only (SHOPSENSE_READ_ONLY): send events to the "
+                "service that writes the store"
+            )
+        from shopsense.serve import idempotency
+
+        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        replay = False
         with self._store_lock, self._open_store() as store:
+            if key is not None:
+                stamped = idempotency.stamp(store, key, body_sha256, now)
+                now, replay = stamped.at, stamped.replay
+            frame = frame.assign(timestamp=frame["timestamp"].fillna(pd.Timestamp(now)))
             report = store.write_frame("events", frame, source=source, quality=False)
         ordered = frame.sort_values("timestamp", kind="stable")
         users = ordered["user_id"].astype(str).tolist()
         items = ordered["item_id"].astype(str).tolist()
-        for served in list(self._models.values()):
-            served.add_events(users, items)
-        return EventsWritten(report, len(set(users)))
+        if not (replay and report.rows_inserted == 0):  # a retry adds nothing live either
+            for served in list(self._models.values()):
+                served.add_events(users, items)
+        return EventsWritten(report, len(set(users)), replay)
 
     # ----------------------------------------------------------------- models
     def default_name(self) -> str:
@@ -140,7 +267,7 @@ class ServiceState:
             served = self._models.get(name)
             if served is None:
                 try:
-                    version = self.registry.active(TASK, name)
+                    version = self._version_to_serve(name)
                 except FileNotFoundError as e:
                     if not self.registry.versions(TASK):
                         raise NotReady(str(e)) from None
@@ -148,6 +275,25 @@ class ServiceState:
                 served = self._load(version)
                 self._swap(name, served)
         return served
+
+    def _version_to_serve(self, name: str) -> ModelVersion:
+        """The active version; recorded as active when nobody activated one yet, so a
+        version trained later waits for its activation, even across restarts. With
+        `auto_activate` the newest version, activated."""
+        registry = self.registry
+        target = registry.get(TASK, name) if self.settings.auto_activate else None
+        version = target or registry.active(TASK, name)
+        if registry.activated(TASK, name) != version.version:
+            try:
+                registry.activate(TASK, name, version.version)
+                log.info("%s/%s is now the active version", name, version.version)
+            except OSError as e:  # a read-only registry: serve it all the same
+                log.warning("could not record %s/%s as active: %s", name, version.version, e)
+        return version
+
+    def serving(self) -> dict[str, str]:
+        """Model name -> the version this process answers with now."""
+        return {name: served.version.version for name, served in self._models.items()}
 
     def loaded(self) -> dict[str, ServedModel]:
         return dict(self._models)
@@ -179,6 +325,7 @@ class ServiceState:
         start = time.perf_counter()
         model = self.registry.load(TASK, version.name, version.version)
         self._catalogue = None  # activation is when a new catalogue shows up
+        events_version = self.data_version("events")  # before reading: a later write shows
         served = ServedModel(
             model,
             version,
@@ -187,6 +334,7 @@ class ServiceState:
             self._retriever(model, version),
             query_cache_users=self.settings.query_cache_users,
         )
+        served.events_version = events_version
         log.info("loaded %s in %.2f s", served.label, time.perf_counter() - start)
         return served
 
