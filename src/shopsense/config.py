@@ -55,12 +55,45 @@ class Settings(BaseSettings):
         description="model the service answers with when a request names none; "
         "default: the most recently trained",
     )
+    read_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="keys that may read (comma-separated in SHOPSENSE_READ_KEYS); when any is "
+        "set, every route but health, metrics, docs and static files needs a read or write "
+        "key: recommendations, histories, customers, segments and the dashboard show "
+        "customer data",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Host header names the service answers (comma-separated; *.example.com "
+        "matches subdomains; * any); others get 400",
+    )
+    public_url: str | None = Field(
+        None,
+        description="the service's address as clients reach it, shown in example commands; "
+        "without it pages show paths only (the request's Host is never echoed)",
+    )
+    rate_per_minute: float = Field(
+        30.0,
+        gt=0,
+        description="expensive requests (questions, image uploads, batch recommendations) one "
+        "client may make per minute on average; beyond that 429 with Retry-After",
+    )
+    rate_burst: int = Field(10, ge=1, description="expensive requests a client may make at once")
+    concurrent_per_client: int = Field(
+        2, ge=1, description="expensive requests one client may have running at the same time"
+    )
     max_image_pixels: int = Field(
         24_000_000,
         ge=10_000,
         description="most pixels decoded from one uploaded image (after a JPEG is decoded at "
         "a reduced scale for the model); larger uploads get 413",
     )
+
+    @field_validator("read_keys", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
+        """`a,b` in the environment means two entries (JSON lists work too)."""
+        return _split_list(value)
     max_k: int = Field(100, ge=1, le=10_000, description="largest k a request may ask for")
     max_batch_users: int = Field(1000, ge=1, description="most users in one batch request")
     max_events: int = Field(1000, ge=1, description="most events in one POST")
@@ -128,3 +161,14 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [k.strip() for k in text.split(",") if k.strip()]
         return value
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [k.strip() for k in text.split(",") if k.strip()]
+    return value

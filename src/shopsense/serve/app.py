@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_limits
 
 from shopsense import __version__
@@ -23,7 +24,7 @@ from shopsense.serve import api, behavior, dashboard, pricing, reviews
 from shopsense.serve import images as images_routes
 from shopsense.serve.errors import install_errors
 from shopsense.serve.metrics import Metrics, RequestMetrics
-from shopsense.serve.security import BodyLimit
+from shopsense.serve.security import BodyLimit, RateLimits, ReadKeys
 from shopsense.serve.state import ServiceState
 
 log = logging.getLogger("shopsense.serve")
@@ -91,6 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimits,
+        per_minute=settings.rate_per_minute,
+        burst=settings.rate_burst,
+        concurrent=settings.concurrent_per_client,
+    )
+    app.add_middleware(ReadKeys, read_keys=settings.read_keys, write_keys=settings.api_keys)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     install_errors(app)  # after the other middleware: its catch-all is the outermost
     return app
 

@@ -1,17 +1,30 @@
-"""API keys for writes and administration, and a cap on request bodies.
+"""Who may call the service and how much it may cost them: API keys for writes and
+administration, optional read keys for everything that shows customer data, the Host names
+the service answers to, a cap on request bodies, and per-client rate and concurrency limits
+on the expensive routes.
 
-Keys come from `Settings.api_keys` (SecretStr: never printed, never logged) and are
-compared in constant time. Without any configured key every write is refused, so a
-service started without keys is read-only rather than open.
+Keys come from `Settings.api_keys` / `Settings.read_keys` (SecretStr: never printed, never
+logged) and are compared in constant time. Without any configured write key every write is
+refused, so a service started without keys is read-only rather than open. With read keys,
+every route but the health checks, metrics, API docs and static files needs a read or a
+write key (`X-API-Key`, `Authorization: Bearer`, or HTTP Basic with the key as password so
+a browser can open the dashboard).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import hmac
+import math
+import time
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="key for writes")
@@ -38,12 +51,181 @@ def require_key(
             "this endpoint needs an API key in the X-API-Key header",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if not _matches(given, keys):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the API key is not valid")
+
+
+def _matches(given: str, keys: Iterable[SecretStr | str]) -> bool:
     supplied = given.encode()
     valid = False
     for k in keys:  # no early exit: the time taken does not tell which key nearly matched
-        valid |= hmac.compare_digest(supplied, k.get_secret_value().encode())
-    if not valid:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the API key is not valid")
+        secret = k.get_secret_value() if isinstance(k, SecretStr) else str(k)
+        valid |= hmac.compare_digest(supplied, secret.encode())
+    return valid
+
+
+def _given_key(scope: Scope) -> str | None:
+    """The key a request carries: X-API-Key, a Bearer token, or a Basic password."""
+    headers = dict(scope.get("headers", []))
+    key = headers.get(b"x-api-key")
+    if key:
+        return key.decode("latin-1").strip()
+    auth = headers.get(b"authorization", b"").decode("latin-1").strip()
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            user_pass = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user_pass.partition(":")[2] or None
+    return None
+
+
+#: Paths anyone may read with read keys set: they show no customer data.
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/redoc"})
+PUBLIC_PREFIXES = ("/static/", "/docs")
+
+
+class ReadKeys:
+    """With read keys configured, refuse every request that is not to a public path
+    (`PUBLIC_PATHS`, `PUBLIC_PREFIXES`) and carries no read or write key: 401 without a
+    key, 403 with a wrong one. Dashboard pages ask a browser for Basic credentials."""
+
+    def __init__(
+        self, app: ASGIApp, read_keys: list[SecretStr], write_keys: list[SecretStr]
+    ) -> None:
+        self.app = app
+        self.keys = [*read_keys, *write_keys]
+        self.enabled = bool(read_keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            not self.enabled
+            or scope["type"] != "http"
+            or path in PUBLIC_PATHS
+            or path.startswith(PUBLIC_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        given = _given_key(scope)
+        if given and _matches(given, self.keys):
+            await self.app(scope, receive, send)
+            return
+        page = path.startswith("/dashboard")
+        challenge = b'Basic realm="shopsense"' if page else b"Bearer"
+        if not given:
+            message = "this service needs a read key: send it in the X-API-Key header"
+            await _refuse(send, 401, message, [(b"www-authenticate", challenge)])
+        else:
+            await _refuse(send, 403, "the key is not valid")
+
+
+class RateLimits:
+    """Per-client limits on expensive routes: a token bucket (`per_minute` on average,
+    `burst` at once) and at most `concurrent` requests in flight. Beyond either: 429 with
+    Retry-After. A client is its key when it sends one, else its address.
+
+    `expensive(method, path)` says which requests count. Buckets live in this process
+    (one service process per machine is the deployment; behind several, divide the rate)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        per_minute: float,
+        burst: int,
+        concurrent: int,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.app = app
+        self.rate = per_minute / 60.0
+        self.burst, self.concurrent, self.max_clients = float(burst), concurrent, max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
+        self._running: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not expensive(scope["method"], scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        client = _client(scope)
+        async with self._lock:
+            wait = self._take(client)
+            why = f"more than {self._describe()} expensive requests from this client"
+            if wait is None and self._running.get(client, 0) >= self.concurrent:
+                self._give_back(client)  # refused: the request costs nothing
+                wait = 1.0
+                why = f"more than {self.concurrent} expensive requests at once from this client"
+            elif wait is None:
+                self._running[client] = self._running.get(client, 0) + 1
+        if wait is not None:
+            retry = str(max(1, math.ceil(wait)))
+            message = f"{why}; retry in {retry} s"
+            await _refuse(send, 429, message, [(b"retry-after", retry.encode())])
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            async with self._lock:
+                left = self._running.get(client, 1) - 1
+                if left > 0:
+                    self._running[client] = left
+                else:
+                    self._running.pop(client, None)
+
+    def _describe(self) -> str:
+        return f"{self.rate * 60:g} a minute (bursts of {self.burst:g})"
+
+    def _take(self, client: str) -> float | None:
+        """Spend a token: None when there was one, else the seconds until there is."""
+        now = time.monotonic()
+        tokens, at = self._buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[client] = (tokens - 1.0, now)
+            if len(self._buckets) > self.max_clients:
+                self._forget(now)
+            return None
+        self._buckets[client] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+    def _give_back(self, client: str) -> None:
+        tokens, at = self._buckets[client]
+        self._buckets[client] = (min(self.burst, tokens + 1.0), at)
+
+    def _forget(self, now: float) -> None:
+        """Drop clients whose bucket has refilled (they are as if never seen)."""
+        full = [
+            c
+            for c, (tokens, at) in self._buckets.items()
+            if tokens + (now - at) * self.rate >= self.burst and c not in self._running
+        ]
+        for c in full:
+            del self._buckets[c]
+
+
+#: (method, path prefix) of the routes that cost seconds of CPU or large memory per call.
+EXPENSIVE = (
+    ("POST", "/v1/questions/"),
+    ("POST", "/v1/images/"),
+    ("GET", "/v1/images/"),
+    ("POST", "/v1/recommendations/batch"),
+)
+
+
+def expensive(method: str, path: str) -> bool:
+    """Whether a request is rate-limited (`EXPENSIVE`)."""
+    return any(method == m and path.startswith(p) for m, p in EXPENSIVE)
+
+
+def _client(scope: Scope) -> str:
+    key = _given_key(scope)
+    if key:  # a digest: the key itself is never kept
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    host = (scope.get("client") or ("unknown", 0))[0]
+    return f"addr:{host}"
 
 
 class BodyLimit:
@@ -85,6 +267,22 @@ class BodyLimit:
                 await send(message)
 
         await self.app(scope, counted, guarded_send)
+
+
+async def _refuse(
+    send: Send, code: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    import json
+
+    body = json.dumps({"detail": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [(b"content-type", b"application/json"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -37,6 +37,7 @@ def models(request: Request) -> Response:
         board=board,
         problem=trouble,
         versions=versions,
-        base_url=str(request.base_url).rstrip("/"),
+        # never the request's Host header: a forged Host would be printed into the page
+        base_url=(state.settings.public_url or "$SHOPSENSE_URL").rstrip("/"),
         example=next((v for v in versions if not v.active), versions[0] if versions else None),
     )
