@@ -24,7 +24,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from shopsense.serve.dashboard import customers, explorer, models, overview, pricing
-from shopsense.serve.dashboard.render import mount_static
+from shopsense.serve.dashboard.render import mount_static, not_found, page_router
 
 __all__ = ["mount_static", "router"]
 
@@ -32,3 +32,6 @@ __all__ = ["mount_static", "router"]
 router = APIRouter()
 for _page_module in (overview, models, explorer, customers, pricing):
     router.include_router(_page_module.router)
+_fallback = page_router()  # last: any other address under /dashboard is a 404 page
+_fallback.add_api_route("/{rest:path}", not_found, methods=["GET", "HEAD"])
+router.include_router(_fallback)
