@@ -22,6 +22,7 @@ from shopsense import __version__
 from shopsense.config import Settings
 from shopsense.serve import api, behavior, dashboard, pricing, reviews
 from shopsense.serve import images as images_routes
+from shopsense.serve.docs import install_docs
 from shopsense.serve.errors import install_errors
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit, RateLimits, ReadKeys
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Recommendations, events and models of one shop. Writes need an API key "
         "(X-API-Key).",
         lifespan=lifespan,
+        docs_url=None,  # served by `install_docs`, without a CDN
+        redoc_url=None,
     )
     app.state.service = state
     app.include_router(api.router)
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pricing.router)
     app.include_router(dashboard.router)
     dashboard.mount_static(app)
+    install_docs(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
