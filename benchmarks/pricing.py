@@ -61,7 +61,7 @@ from shopsense.data.panel import PricePanel, panel_from_order_lines, read_price_
 from shopsense.data.sources import load_source
 from shopsense.pricing.deep_demand import holdout_comparison
 from shopsense.pricing.elasticity import ElasticityModel
-from shopsense.pricing.forecast import Forecaster, backtest, eligible_items, summarize
+from shopsense.pricing.forecast import backtest, eligible_items, forecaster, summarize
 from shopsense.pricing.policy import PriceConstraints, evaluate
 from shopsense.pricing.workflows import plot_learning_curves, policy_suite, world_and_history
 
@@ -79,7 +79,7 @@ def run(view: DemandView, cutoffs: list[str]) -> pd.DataFrame:
     for kind in KINDS:
         began = time.perf_counter()
         metrics = backtest(
-            view, lambda k=kind: Forecaster(kind=k, horizon=28, random_state=0), cutoffs, (7, 28)
+            view, lambda k=kind: forecaster(k, horizon=28, random_state=0), cutoffs, (7, 28)
         )
         frames.append(summarize(metrics))
         print(f"{kind}: {time.perf_counter() - began:.0f} s", flush=True)
@@ -127,7 +127,7 @@ def plot_forecasts(view: DemandView, cutoff: str, path: Path, n: int = 3) -> Non
     past = view.until(cutoff)
     past = past.select(eligible_items(past, min_history=28))  # what a backtest would fit
     items = past.top_items(n)
-    model = Forecaster(kind="gru", horizon=28, random_state=0).fit(past)
+    model = forecaster("gru", horizon=28, random_state=0).fit(past)
     forecast = model.predict(past, 28)
     daily = view.daily
     fig, axes = plt.subplots(n, 1, figsize=(10, 2.6 * n), sharex=True)

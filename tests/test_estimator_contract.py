@@ -131,6 +131,15 @@ def _recommender(kind: str, **params: Any) -> Case:
     )
 
 
+def _forecaster(kind: str, **params: Any) -> Case:
+    return Case(
+        make=lambda: model_class(kind)(**params),
+        fit=lambda m: m.fit(_demand().until(EVAL)),
+        outputs=lambda m: m.predict(_demand().until(EVAL)),
+        bad=lambda m: m.predict("demand"),
+    )
+
+
 NEURAL = {"epochs": 1, "batch_size": 256, **ONE}
 CASES: dict[str, Case] = {
     "popular": _recommender("popular"),
@@ -183,13 +192,10 @@ CASES: dict[str, Case] = {
         outputs=lambda m: m.score(_order_units()),
         bad=lambda m: m.score(pd.DataFrame()),
     ),
-    "demand_forecaster": Case(
-        make=lambda: model_class("demand_forecaster")(
-            "gru", horizon=7, epochs=2, hidden_size=8, **ONE
-        ),
-        fit=lambda m: m.fit(_demand().until(EVAL)),
-        outputs=lambda m: m.predict(_demand().until(EVAL)),
-        bad=lambda m: m.predict("demand"),
+    "forecast_seasonal_naive": _forecaster("forecast_seasonal_naive", horizon=7),
+    "forecast_ets": _forecaster("forecast_ets", horizon=7),
+    "forecast_recurrent": _forecaster(
+        "forecast_recurrent", cell="gru", horizon=7, epochs=2, hidden_size=8, **ONE
     ),
     "elasticity": Case(
         make=lambda: model_class("elasticity")(n_boot=20, random_state=0),
@@ -246,7 +252,9 @@ def test_every_registered_kind_has_a_case():
     for kind in KINDS:
         model_class(kind)  # imports the module, which registers the kind
     ours = {k for k in registered_kinds() if not k.startswith("test-")}  # test_estimator's
-    assert ours == set(KINDS) == set(CASES)
+    # a reader of an earlier version's files fits nothing: its own family's tests load them
+    readers = {k for k in ours if getattr(model_class(k), "reads_only", False)}
+    assert ours == set(KINDS) == set(CASES) | readers
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))

@@ -51,7 +51,10 @@ KINDS: dict[str, str] = {
     "customer_value": "shopsense.behavior.value",
     "isolation_forest": "shopsense.behavior.anomaly.isolation_forest",
     "sequence_autoencoder": "shopsense.behavior.anomaly.autoencoder",
-    "demand_forecaster": "shopsense.pricing.forecast",
+    "demand_forecaster": "shopsense.pricing.forecast",  # saved by earlier versions
+    "forecast_seasonal_naive": "shopsense.pricing.forecast",
+    "forecast_ets": "shopsense.pricing.forecast",
+    "forecast_recurrent": "shopsense.pricing.forecast",
     "image_classifier": "shopsense.images.model",
     "sentiment_classifier": "shopsense.reviews.sentiment",
     "elasticity": "shopsense.pricing.elasticity",

@@ -1,6 +1,9 @@
-"""Demand forecasters: backtests without leaks, quality against baselines, save/load, errors."""
+"""Demand forecasters: backtests without leaks, quality against baselines, save/load (also
+of folders saved by earlier versions), errors."""
 
 import json
+import shutil
+from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
@@ -9,15 +12,28 @@ import pytest
 from shopsense.data.demand import DemandView, demand_view
 from shopsense.data.sources import load_sample
 from shopsense.pricing.forecast import (
-    Forecaster,
+    CELLS,
+    ETS,
+    RecurrentForecaster,
+    SeasonalNaive,
     backtest,
     eligible_items,
     expected_open,
+    forecaster,
     summarize,
 )
+from shopsense.registry import Registry, model_class
 
 CUTOFFS = ["2011-09-01", "2011-10-15"]
 FAST = {"epochs": 5, "hidden_size": 16, "learning_rate": 3e-3, "patience": 3}
+SAVED = Path(__file__).parent / "saved" / "v1"
+"""Forecasters written by the single forecaster class of earlier versions (seasonal_naive,
+ets, gru on the sample's 6 best sellers before 2011-09-01) with their forecasts then."""
+
+
+def make(kind, **params):
+    """A forecaster of `kind`; the recurrent ones get the fast training settings."""
+    return forecaster(kind, **({**FAST, **params} if kind in CELLS else params))
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +45,13 @@ def view():
 @pytest.fixture(scope="module")
 def scores(view):
     rows = [
-        backtest(view, lambda k=kind: Forecaster(k, **FAST), CUTOFFS, (7, 28))
+        backtest(view, lambda k=kind: make(k), CUTOFFS, (7, 28))
         for kind in ("seasonal_naive", "ets", "gru")
     ]
     return summarize(pd.concat(rows)).set_index(["model", "horizon"])
 
 
-class Spy(Forecaster):
+class Spy(SeasonalNaive):
     """Records the last day of every view it is given."""
 
     seen: ClassVar[list[pd.Timestamp]] = []
@@ -52,7 +68,7 @@ class Spy(Forecaster):
 
 def test_backtest_never_shows_the_future(view):
     Spy.seen = []
-    metrics = backtest(view, lambda: Spy("seasonal_naive"), CUTOFFS, 7)
+    metrics = backtest(view, Spy, CUTOFFS, 7)
     assert len(Spy.seen) == 2 * len(CUTOFFS)
     for seen, cutoff in zip(Spy.seen[::2], CUTOFFS, strict=True):
         assert seen < pd.Timestamp(cutoff)
@@ -67,15 +83,15 @@ def test_future_data_does_not_change_forecasts(view):
     doctored.loc[later, "units"] = doctored.loc[later, "units"] * 100
     other = DemandView(doctored, view.open_days).until(cutoff)
     for kind in ("ets", "gru"):
-        a = Forecaster(kind, **FAST).fit(past).predict(past)
-        b = Forecaster(kind, **FAST).fit(other).predict(other)
+        a = make(kind).fit(past).predict(past)
+        b = make(kind).fit(other).predict(other)
         pd.testing.assert_frame_equal(a, b)
         assert a["date"].min() == cutoff
 
 
 def test_forecast_frame(view):
     past = view.until(CUTOFFS[0])
-    out = Forecaster("gru", horizon=7, **FAST).fit(past).predict(past)
+    out = make("gru", horizon=7).fit(past).predict(past)
     assert len(out) == 7 * len(past.items)
     assert list(out.columns[:5]) == ["item_id", "date", "step", "open", "forecast"]
     for lower, upper in [("lo95", "lo80"), ("lo80", "forecast"), ("forecast", "hi80")]:
@@ -99,11 +115,12 @@ def test_quality_against_baselines(scores):
 @pytest.mark.parametrize("kind", ["seasonal_naive", "ets", "lstm"])
 def test_save_load_same_forecasts(view, tmp_path, kind):
     past = view.until(CUTOFFS[0])
-    model = Forecaster(kind, horizon=7, **FAST).fit(past)
+    model = make(kind, horizon=7).fit(past)
     model.save(tmp_path / kind)
     meta = json.loads((tmp_path / kind / "model.json").read_text())
-    assert meta["model"] == Forecaster.name and meta["kind"] == kind
-    loaded = Forecaster.load(tmp_path / kind)
+    assert meta["model"] == model.kind and meta["kind"] == kind == model.label
+    loaded = model_class(meta["model"]).load(tmp_path / kind)
+    assert type(loaded) is type(model)
     assert loaded.get_params() == model.get_params()
     pd.testing.assert_frame_equal(loaded.predict(past), model.predict(past))
     assert not list((tmp_path / kind).glob(".*tmp"))
@@ -115,15 +132,19 @@ def test_clear_errors(view, tmp_path):
     few = demand_view(lines).select([once, *view.items[:3]])
     message = rf"too little history.*'{once}' \(\d+ days, 1 with a sale\)"
     with pytest.raises(ValueError, match=message):
-        Forecaster("ets").fit(few)
+        forecaster("ets").fit(few)
     assert once not in eligible_items(few, 28)
     with pytest.raises(RuntimeError, match="not fitted"):
-        Forecaster("gru").predict(view)
+        forecaster("gru").predict(view)
     with pytest.raises(ValueError, match="unknown kind"):
-        Forecaster("prophet").fit(view)
+        forecaster("prophet")
+    with pytest.raises(ValueError, match="no such setting"):
+        forecaster("ets", hidden_size=8)
+    with pytest.raises(ValueError, match="cell must be one of"):
+        RecurrentForecaster(cell="transformer")
     with pytest.raises(FileNotFoundError, match=r"model\.json missing"):
-        Forecaster.load(tmp_path)
-    model = Forecaster("gru", horizon=7, **FAST).fit(view.until(CUTOFFS[0]))
+        ETS.load(tmp_path)
+    model = make("gru", horizon=7).fit(view.until(CUTOFFS[0]))
     with pytest.raises(ValueError, match="at most 7 days"):
         model.predict(view, 28)
 
@@ -136,3 +157,22 @@ def test_expected_open_learns_saturdays_and_christmas(view):
     assert not got[pd.Timestamp("2011-12-24")] and not got[pd.Timestamp("2012-01-02")]
     assert got[pd.Timestamp("2011-12-19")] and got[pd.Timestamp("2012-01-04")]
     assert not got[pd.Timestamp("2011-12-31")]  # a Saturday
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"), [("seasonal_naive", SeasonalNaive), ("ets", ETS), ("gru", RecurrentForecaster)]
+)
+def test_forecasters_saved_by_earlier_versions_still_load(kind, cls, tmp_path):
+    full = demand_view(load_sample().order_lines_view())
+    past = full.select(full.top_items(6)).until("2011-09-01")
+    expected = pd.read_csv(SAVED / kind / "expected.csv", parse_dates=["date"])
+    expected["item_id"] = expected["item_id"].astype(str)
+    folder = tmp_path / "models" / "pricing" / "demand_forecaster" / "v0001"
+    shutil.copytree(SAVED / kind, folder)
+    loaded = Registry(tmp_path / "models").load("pricing", "demand_forecaster")
+    assert type(loaded) is cls and loaded.label == kind
+    pd.testing.assert_frame_equal(loaded.predict(past), expected, check_dtype=False)
+    # saved again, it is written in today's format and gives the same forecasts
+    loaded.save(tmp_path / "again")
+    again = model_class(cls.kind).load(tmp_path / "again")
+    pd.testing.assert_frame_equal(again.predict(past), expected, check_dtype=False)

@@ -343,14 +343,14 @@ def forecast(
     enough history), save it as the next version of pricing/demand_forecaster, and forecast
     the `horizon` days after the last order line."""
     from shopsense.data.demand import demand_view
-    from shopsense.pricing.forecast import Forecaster, eligible_items
+    from shopsense.pricing.forecast import eligible_items, forecaster
 
     with open_store(settings) as store:
         lines = order_lines_from_store(store)
     if lines.empty:
         raise ValueError(f"the store {settings.store_path} has no order_lines to forecast")
     view = demand_view(lines, source=f"{settings.store_path}:order_lines")
-    model = Forecaster(kind, horizon=horizon, **(params or {}))
+    model = forecaster(kind, horizon=horizon, **(params or {}))
     cfg = model.config
     chosen = set(view.top_items(top) if top else view.items)
     items = [i for i in eligible_items(view, cfg.min_history, cfg.min_sales) if i in chosen]

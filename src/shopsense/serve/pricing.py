@@ -123,7 +123,7 @@ class PricingDesk:
                     "path": version.path,
                     "stamp": stamp,
                     "label": f"{version.name}/{version.version}",
-                    "kind": model.config.kind,
+                    "kind": model.label,
                     "by_item": {k: g for k, g in frame.groupby("item_id", sort=False)},
                 }
         return loaded
