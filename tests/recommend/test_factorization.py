@@ -1,4 +1,4 @@
-"""ALS and BPR: the shared contract, plus ALS's exact explanation and BPR's repeatability."""
+"""ALS: the shared contract, its exact explanation, determinism and parameter checks."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 
 from shopsense.eval.splits import Split
-from shopsense.recommend.bpr import BPR
 from shopsense.recommend.factorization import ALS
 from tests.contracts import check_contract, check_learns
 
 # Small enough for MovieLens-100k to fit in a few seconds, large enough to learn.
 ALS_PARAMS = {"factors": 32, "iterations": 8, "alpha": 4.0, "regularization": 1.0}
-BPR_PARAMS = {"factors": 32, "epochs": 10}
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +22,9 @@ def als(ml_split: Split) -> ALS:
     return model
 
 
-@pytest.fixture(scope="module")
-def bpr(ml_split: Split) -> BPR:
-    model, _, _ = check_learns(lambda: BPR(**BPR_PARAMS), ml_split)
-    return model
-
-
 def test_als_contract(als: ALS, ml_split: Split, tmp_path: Path) -> None:
     check_contract(als, ml_split, tmp_path)
     assert als.item_vectors().shape == (ml_split.train.n_items, ALS_PARAMS["factors"])
-
-
-def test_bpr_contract(bpr: BPR, ml_split: Split, tmp_path: Path) -> None:
-    check_contract(bpr, ml_split, tmp_path)
-    assert bpr.item_vectors().shape == (ml_split.train.n_items, BPR_PARAMS["factors"])
 
 
 def _direct_user_vector(model: ALS, user: int) -> np.ndarray:
@@ -90,38 +77,11 @@ def test_als_is_deterministic_and_float32(ml_split: Split) -> None:
     np.testing.assert_array_equal(a.score([0, 1, 2]), b.score([0, 1, 2]))
 
 
-def test_bpr_same_seed_same_scores(ml_split: Split) -> None:
-    params = {"factors": 8, "epochs": 2, "batch_size": 4096}
-    a = BPR(**params).fit(ml_split.train).score(np.arange(50))
-    b = BPR(**params).fit(ml_split.train).score(np.arange(50))
-    c = BPR(**params, random_state=1).fit(ml_split.train).score(np.arange(50))
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-
-
-def test_bpr_sgd_learns(ml_split: Split) -> None:
-    params = {"factors": 16, "epochs": 10, "optimizer": "sgd", "learning_rate": 0.5}
-    check_learns(lambda: BPR(**params), ml_split)
-
-
-def test_bpr_negatives_are_never_positives(ml_split: Split) -> None:
-    from shopsense.recommend.bpr import sample_negatives
-
-    pairs = ml_split.train.binary
-    users = np.repeat(np.arange(pairs.shape[0]), np.diff(pairs.indptr)).astype(np.int64)
-    keys = users * pairs.shape[1] + pairs.indices
-    rng = np.random.default_rng(0)
-    neg = sample_negatives(rng, users, keys, pairs.shape[1])
-    assert not np.asarray(pairs[users, neg]).any()
-
-
 @pytest.mark.parametrize(
     ("model", "params"),
     [
         (ALS, {"factors": 0}),
         (ALS, {"cg_steps": 0}),
-        (BPR, {"optimizer": "adagrad"}),
-        (BPR, {"learning_rate": 0.0}),
     ],
 )
 def test_bad_params_fail_at_fit(model: type, params: dict, ml_split: Split) -> None:
