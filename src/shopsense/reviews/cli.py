@@ -123,12 +123,27 @@ def ask_cmd(
     k: Annotated[int, typer.Option(min=1, max=50, help="passages to show")] = 5,
     method: Annotated[str, typer.Option(help="bm25, embedding or hybrid")] = "embedding",
     store: StoreOpt = None,
+    models_dir: ModelsOpt = None,
 ) -> None:
     """Answer a question about an item from its Q&A history, reviews and description."""
     from shopsense.reviews import workflows
 
     try:
-        frame = workflows.ask(settings(store), question, item, k=k, method=method)
+        frame = workflows.ask(settings(store, models_dir), question, item, k=k, method=method)
     except (FileNotFoundError, KeyError, ValueError) as e:
         raise fail(str(e).strip("'\"")) from None
     print_frame(frame[["rank", "source", "source_id", "text"]], title=question)
+
+
+@app.command("index")
+def index_cmd(store: StoreOpt = None, models_dir: ModelsOpt = None) -> None:
+    """Embed the store's Q&A, reviews and descriptions for question answering now, so the
+    service's first question does not wait for it (rerun after loading new reviews: only
+    new passages are embedded)."""
+    from shopsense.reviews import workflows
+
+    try:
+        out = workflows.index_passages(settings(store, models_dir))
+    except (FileNotFoundError, ValueError) as e:
+        raise fail(str(e)) from None
+    console.print(f"{out['passages']:,} passages indexed ({out['embedded']:,} embedded now)")

@@ -110,8 +110,15 @@ class AnswerIndex:
             raise ValueError(f"unknown method {self.method!r}; one of {METHODS}")
 
     # ---------------------------------------------------------------------------- build
-    def build(self, passages: pd.DataFrame, *, progress: bool = False) -> AnswerIndex:
-        """Index `passages` (columns item_id, source, source_id, text; match_text optional)."""
+    def build(
+        self,
+        passages: pd.DataFrame,
+        *,
+        progress: bool = False,
+        vectors: np.ndarray | None = None,
+    ) -> AnswerIndex:
+        """Index `passages` (columns item_id, source, source_id, text; match_text optional).
+        `vectors`: their embeddings, already computed (see `qa_cache`), one row each."""
         missing = {"item_id", "source", "source_id", "text"} - set(passages.columns)
         if missing:
             raise ValueError(f"passages lack the columns {sorted(missing)}")
@@ -129,7 +136,11 @@ class AnswerIndex:
             tokens = [self._words(t) or ["<empty>"] for t in frame["match_text"]]
             self.bm25_.index(tokens, show_progress=progress)
         if self.method in ("embedding", "hybrid"):
-            self.vectors_ = self._encoder().encode(list(frame["match_text"]), progress=progress)
+            if vectors is None:
+                vectors = self._encoder().encode(list(frame["match_text"]), progress=progress)
+            elif len(vectors) != len(frame):
+                raise ValueError(f"{len(vectors)} vectors for {len(frame)} passages")
+            self.vectors_ = np.asarray(vectors, dtype=np.float32)
         return self
 
     def _encoder(self) -> Any:

@@ -290,11 +290,33 @@ def reply(settings: Settings, *, review_id: str | None = None, text: str | None 
 
 
 def ask(
-    settings: Settings, question: str, item_id: str, *, k: int = 5, method: str = "embedding"
+    settings: Settings,
+    question: str,
+    item_id: str,
+    *,
+    k: int = 5,
+    method: str = "embedding",
+    versions: tuple[int, ...] | None = None,
 ) -> pd.DataFrame:
     """The best passages about `item_id` for `question`: past answers, reviews and the
-    description, each with its source type and id."""
-    from shopsense.reviews.qa import AnswerIndex, passages_from_store
+    description, each with its source type and id. Passage embeddings come from the saved
+    QA index (`qa_cache`: each passage embedded once), so a question embeds only itself.
+    `versions`: the data versions of `qa_cache.TABLES`, when the caller knows them."""
+    from shopsense.reviews.qa import AnswerIndex
+    from shopsense.reviews.qa_cache import passage_index, shared_encoder
+
+    encoder = shared_encoder()
+    if method == "bm25":  # no embeddings needed: read the item's passages only
+        passages, vectors = _item_passages(settings, item_id), None
+    else:
+        index = passage_index(settings, encoder=encoder, versions=versions)
+        passages, vectors = index.for_item(item_id)
+    index = AnswerIndex(method=method, encoder=encoder).build(passages, vectors=vectors)
+    return index.search([question], [item_id], k=k).drop(columns="question")
+
+
+def _item_passages(settings: Settings, item_id: str) -> pd.DataFrame:
+    from shopsense.reviews.qa import passages_from_store
 
     where = f"item_id = '{_quote(item_id)}'"
     with open_store(settings) as store:
@@ -307,8 +329,16 @@ def ask(
         raise KeyError(
             f"the store knows nothing about item {item_id!r} (no Q&A, reviews or description)"
         )
-    index = AnswerIndex(method=method).build(passages)
-    return index.search([question], [item_id], k=k).drop(columns="question")
+    return passages
+
+
+def index_passages(settings: Settings) -> dict[str, int]:
+    """Embed the store's passages now (what the first question about each item would
+    otherwise wait for): passages, and how many of them were embedded now."""
+    from shopsense.reviews.qa_cache import passage_index
+
+    index = passage_index(settings)
+    return {"passages": len(index.passages), "embedded": index.embed_all()}
 
 
 def _quote(value: str) -> str:

@@ -144,10 +144,17 @@ def aspects(
 def answer(body: QuestionIn, request: Request) -> AnswerOut:
     """The best passages about the item for the question, each with its source."""
     from shopsense.reviews import workflows
+    from shopsense.reviews.qa_cache import TABLES
 
+    versions = request.app.state.service.data_versions(*TABLES)  # known without a store read
     try:
         frame = workflows.ask(
-            _settings(request), body.question, body.item_id, k=body.k, method=body.method
+            _settings(request),
+            body.question,
+            body.item_id,
+            k=body.k,
+            method=body.method,
+            versions=versions,
         )
     except FileNotFoundError as e:
         raise NotReady(str(e)) from None
