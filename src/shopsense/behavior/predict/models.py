@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
 
+from shopsense.behavior.feature_map import FeatureMap
 from shopsense.behavior.predict.base import Learner
 from shopsense.behavior.predict.config import BehaviorConfig
 from shopsense.behavior.predict.cutoffs import rolling_cutoffs, temporal_split
@@ -42,7 +43,8 @@ class CutoffModel(Estimator):
     `fit(history, cutoffs)` builds a `temporal_split` per cut-off (each label window must
     end within `history`), stacks every customer at every cut-off as one example and fits
     the learner of `kind`. `history` should end at the evaluation cut-off so that nothing
-    from the evaluated period can reach the model.
+    from the evaluated period can reach the model. The model keeps `history`'s product
+    groups (`feature_map_`) and scores any later history through them.
     """
 
     name: ClassVar[str]
@@ -81,6 +83,7 @@ class CutoffModel(Estimator):
         splits = [temporal_split(history, c, self.horizon) for c in cutoffs]
         features = [customer_features(s.past) for s in splits]
         self.feature_names_ = _union_columns(features)
+        self.feature_map_ = FeatureMap.of(history, self.feature_names_)
         x = ModelInputs.concat(
             [
                 model_inputs(s.past, self.feature_names_, self.config.max_length, f)
@@ -134,7 +137,9 @@ class CutoffModel(Estimator):
                 f"no customer has a purchase before the cut-off {history.cutoff:%Y-%m-%d}: "
                 "nobody to score"
             )
-        x = model_inputs(history, self.feature_names_, self.config.max_length)
+        history = self.feature_map_.history(history)  # the product groups it was fitted on
+        features = self.feature_map_.align(customer_features(history), type(self).__name__)
+        x = model_inputs(history, self.feature_names_, self.config.max_length, features)
         index = pd.Index(x.customers, name="customer_id")
         return pd.Series(self.learner_.predict(x), index=index)
 
@@ -164,6 +169,7 @@ class CutoffModel(Estimator):
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
             "feature_names": list(self.feature_names_),
+            "feature_map": self.feature_map_.to_json(),
             "cutoffs": [str(c) for c in self.cutoffs_],
             "n_examples": int(self.n_examples_),
         }
@@ -171,6 +177,7 @@ class CutoffModel(Estimator):
 
     def _set_state(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         self.feature_names_ = list(meta["feature_names"])
+        self.feature_map_ = FeatureMap.from_json(meta.get("feature_map"), self.feature_names_)
         self.cutoffs_ = [pd.Timestamp(c) for c in meta["cutoffs"]]
         self.n_examples_ = int(meta["n_examples"])
         self.learner_ = LEARNERS[self.config.kind](self._objective(), self.config)

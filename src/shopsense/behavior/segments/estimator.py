@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from safetensors.torch import load_file, save_file
 
+from shopsense.behavior.feature_map import FeatureMap
 from shopsense.behavior.segments.clustering import (
     _agreement,
     _by_revenue,
@@ -60,6 +61,8 @@ class CustomerSegmenter(Estimator):
     `fit(history_or_features)` learns and returns self; `predict(features)` gives each
     customer's segment label, `segment_names_[label]` its name; `profiles()` and `report()`
     describe the fit; `save(folder)` / `load(folder)` keep it as JSON + npz + safetensors.
+    Fitted on a history, it keeps that history's product groups (`feature_map_`) and reads
+    every later history through them, whatever the catalogue has become since.
     """
 
     name = "segments"
@@ -98,6 +101,7 @@ class CustomerSegmenter(Estimator):
         self.report_["fit_seconds"] = round(time.perf_counter() - began, 3)
         sizes = zip(self.profiles_["name"], self.profiles_["customers"], strict=True)
         self.report_["sizes"] = {str(n): int(c) for n, c in sizes}
+        self.feature_map_ = FeatureMap.of(data, self.scaler_.columns)
         return self
 
     def _check_config(self, n: int) -> None:
@@ -231,20 +235,29 @@ class CustomerSegmenter(Estimator):
         return out
 
     # ----------------------------------------------------------------- using it
+    def features(self, data: CustomerHistory | pd.DataFrame) -> pd.DataFrame:
+        """The customer features this segmenter reads from `data`, in its columns: a
+        history through the product groups it was fitted on (see `FeatureMap`).
+
+        Raises CannotScore (a ValueError) when `data` cannot give them.
+        """
+        self._check_fitted()
+        if isinstance(data, CustomerHistory):
+            data = self.feature_map_.history(data)
+        features, _ = check_features(_features(data), "segmenter", drop_empty=False)
+        return self.feature_map_.align(features, "the segmentation")
+
     def transform(self, data: CustomerHistory | pd.DataFrame) -> np.ndarray:
         """(customers, ensemble × embedding_size) ensemble embeddings (rfm: the standardised
         features)."""
-        self._check_fitted()
-        features, _ = check_features(_features(data), "transform", drop_empty=False)
-        x = self.scaler_.transform(features)
+        x = self.scaler_.transform(self.features(data))
         if self.config.method == "rfm":
             return x
         return _ensemble_embedding(self.module_, x, self.member_centre_, self.member_spread_)
 
     def predict(self, data: CustomerHistory | pd.DataFrame) -> np.ndarray:
         """Segment label of each customer (row), an index into `segment_names_`."""
-        self._check_fitted()
-        features, _ = check_features(_features(data), "predict", drop_empty=False)
+        features = self.features(data)
         if self.config.method == "rfm":
             ref = pd.DataFrame(self.rfm_reference_, columns=list(RFM_COLUMNS))
             return rfm_segment_labels(rfm_scores(features, ref))
@@ -252,7 +265,7 @@ class CustomerSegmenter(Estimator):
 
     def predict_names(self, data: CustomerHistory | pd.DataFrame) -> pd.Series:
         """Segment name of each customer, indexed by customer id."""
-        features = _features(data)
+        features = self.features(data)
         labels = self.predict(features)
         names = np.asarray(self.segment_names_, dtype=object)[labels]
         return pd.Series(names, index=features.index, name="segment")
@@ -311,6 +324,7 @@ class CustomerSegmenter(Estimator):
             "k": self.k_,
             "segment_names": self.segment_names_,
             "scaler": self.scaler_.to_json(),
+            "feature_map": self.feature_map_.to_json(),
             "report": self.report_,
         }
         _write_json(folder / CONFIG_FILE, meta)
@@ -331,6 +345,7 @@ class CustomerSegmenter(Estimator):
         model.k_ = int(meta["k"])
         model.segment_names_ = list(meta["segment_names"])
         model.scaler_ = FeatureScaler.from_saved(meta["scaler"], arrays)
+        model.feature_map_ = FeatureMap.from_json(meta.get("feature_map"), model.scaler_.columns)
         model.report_ = meta["report"]
         model.profiles_ = pd.DataFrame(json.loads((folder / PROFILES_FILE).read_text()))
         if model.config.method == "rfm":
