@@ -39,6 +39,9 @@ def test_elasticity_then_suggest(env):
     assert r.exit_code == 0, r.output
     assert "elasticity" in r.output and "units/week" in r.output
     assert "60 products priced" in flat(r.output)
+    titles = load_sample().tables["items"]["title"].dropna()
+    shown = {f"({' '.join(str(t).split())})" for t in titles}
+    assert any(t in flat(r.output) for t in shown)  # each product's title beside its id
 
 
 def test_suggest_on_a_file_for_named_items(env, retail_csv):

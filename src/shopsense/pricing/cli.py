@@ -156,6 +156,8 @@ def suggest(
     """Suggest next period's price of every product, each with its reason: expected demand
     at the current and the new price, the elasticity and its interval, and the rule that
     held the move back. All suggestions go to a CSV in the reports folder."""
+    from rich.markup import escape
+
     from shopsense.pricing import workflows
 
     s = settings(store, models_dir)
@@ -178,7 +180,9 @@ def suggest(
     out = run.suggestions[run.suggestions["status"] == "ok"]
     gain = (out[f"{objective}_new"] - out[f"{objective}_now"]).sort_values(ascending=False)
     for _, r in out.loc[gain.index[:show]].iterrows():
-        console.print(f"[bold]{r['item_id']}[/]: {r['reason']}", highlight=False)
+        title = f" ({escape(r['title'])})" if isinstance(r.get("title"), str) else ""
+        line = f"[bold]{escape(r['item_id'])}[/]{title}: {escape(r['reason'])}"
+        console.print(line, highlight=False)
     skipped = run.suggestions[run.suggestions["status"] != "ok"]
     total_now, total_new = out[f"{objective}_now"].sum(), out[f"{objective}_new"].sum()
     console.print(
