@@ -155,7 +155,9 @@ def suggest(
 ) -> None:
     """Suggest next period's price of every product, each with its reason: expected demand
     at the current and the new price, the elasticity and its interval, and the rule that
-    held the move back. All suggestions go to a CSV in the reports folder."""
+    held the move back. All suggestions go to a CSV in the reports folder. On the store, the
+    products are those the active elasticity model was fitted on (as in the service, so both
+    suggest the same price); `--top` chooses them only when no model is fitted yet."""
     from rich.markup import escape
 
     from shopsense.pricing import workflows
