@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     def _split_lists(cls, value: object) -> object:
         """`a,b` in the environment means two entries (JSON lists work too)."""
         return _split_list(value)
+
     max_k: int = Field(100, ge=1, le=10_000, description="largest k a request may ask for")
     max_batch_users: int = Field(1000, ge=1, description="most users in one batch request")
     max_events: int = Field(1000, ge=1, description="most events in one POST")
