@@ -156,3 +156,56 @@ def test_dashboard_in_a_real_browser(
     assert width == 1366 and height > 860
     assert all(url.startswith(base) for url in requests), "a page loaded a remote resource"
     assert not problems, f"browser console errors: {problems}"
+
+
+#: every dashboard page, in the states worth laying out: empty forms, answers, errors
+PAGES = (
+    "/dashboard",
+    "/dashboard/models",
+    "/dashboard/explorer",
+    f"/dashboard/explorer?user={USER}&k=20",
+    "/dashboard/explorer?k=0",
+    "/dashboard/customers",
+    f"/dashboard/customers?customer={USER}",
+    "/dashboard/pricing",
+    "/dashboard/no-such-page",
+)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_page_fits_the_screen(chromium: Path, live: str, width: int) -> None:
+    """No page scrolls sideways, at a desktop width or a phone's (390 px, an iPhone 14):
+    the navigation wraps, wide tables scroll inside their own box, plots shrink to fit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 844})
+            page.set_default_timeout(30_000)
+            page.goto(live + "/dashboard/pricing")
+            item = page.locator("a[href*='?item=']").first.get_attribute("href")
+            overflow: dict[str, int] = {}
+            hidden_links: dict[str, list[str]] = {}
+            for path in (*PAGES, item):
+                page.goto(live + path if path.startswith("/") else path)
+                page.wait_for_load_state("load")
+                wide, inner = page.evaluate(
+                    "() => [document.documentElement.scrollWidth, window.innerWidth]"
+                )
+                if wide > inner:
+                    overflow[path] = wide - inner
+                links = page.locator("header nav a")
+                names = [links.nth(i).inner_text() for i in range(links.count())]
+                assert names == ["Overview", "Models", "Explorer", "Customers", "Pricing"], path
+                for i, name in enumerate(names):  # every page one tap away, none cut off
+                    box = links.nth(i).bounding_box()
+                    if box is None or box["x"] < 0 or box["x"] + box["width"] > inner:
+                        hidden_links.setdefault(path, []).append(name)
+        finally:
+            browser.close()
+    assert (overflow, hidden_links) == ({}, {}), (
+        f"at {width} px, pages wider than the screen (by px): {overflow}; "
+        f"navigation links off screen: {hidden_links}"
+    )
