@@ -16,6 +16,7 @@ from shopsense.cli_common import (
     StoreOpt,
     console,
     err,
+    working,
 )
 from shopsense.cli_common import fail as _fail
 from shopsense.cli_common import print_frame as _print_frame
@@ -205,7 +206,7 @@ def data_load(
 
     settings = _settings(store)
     try:
-        with console.status(f"reading {source}"):
+        with working(f"reading {source}"):
             data = (
                 load_sample()
                 if source == "sample"
@@ -265,7 +266,7 @@ def train(
                 settings, model, params, checkpoint_dir=checkpoint_dir, resume=resume
             )
         else:
-            with console.status(f"training {model} on the store's events"):
+            with working(f"training {model} on the store's events"):
                 version = workflows.train(
                     settings, model, params, checkpoint_dir=checkpoint_dir, resume=resume
                 )
@@ -515,7 +516,7 @@ def segments(
 
     settings = _settings(store, models_dir)
     try:
-        with console.status(f"segmenting customers ({method})"):
+        with working(f"segmenting customers ({method})"):
             run = behavior.segment(settings, method=method, k=k, cutoff=cutoff)
     except (ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
@@ -566,7 +567,7 @@ def predict(
 
     settings = _settings(store, models_dir)
     try:
-        with console.status(f"fitting {target} on rolling cut-offs"):
+        with working(f"fitting {target} on rolling cut-offs"):
             run = behavior.predict(settings, target, kind=model)
     except (ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
@@ -593,7 +594,7 @@ def anomalies(
 
     settings = _settings(store, models_dir)
     try:
-        with console.status(f"scoring orders with {detector}"):
+        with working(f"scoring orders with {detector}"):
             run = behavior.anomalies(settings, detector=detector, top=top)
     except (ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from None

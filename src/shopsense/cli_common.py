@@ -4,6 +4,8 @@ import these, so the top-level `shopsense.cli` only mounts them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -58,12 +60,14 @@ def print_frame(
     frame: pd.DataFrame, title: str | None = None, decimals: dict[str, int] | None = None
 ) -> None:
     """Print a frame as a table: floats rounded per column (`decimals` adds to the defaults),
-    free text folds on a narrow terminal, ids and numbers keep their width."""
+    free text folds, ids and numbers keep their width and headers stay whole.
+
+    A table wider than the terminal (80 columns, say) is printed as several tables of the
+    columns that fit side by side, each repeating the first column, so every value and
+    header can be read without a wider window."""
     import pandas as pd
-    from rich.table import Table
 
     places = _DECIMALS | (decimals or {})
-    table = Table(title=title, show_lines=False)
     rows = []
     for row in frame.itertuples(index=False):
         cells = []
@@ -75,18 +79,76 @@ def print_frame(
             else:
                 cells.append(str(v))
         rows.append(cells)
-    for i, col in enumerate(frame.columns):
-        text = col in _TEXT_COLUMNS
-        longest = max((len(r[i]) for r in rows), default=0)
-        # On a narrow terminal only free text folds; ids and numbers keep their width
-        # (up to a cap) so a name is never squeezed to three letters.
+    names = [str(c) for c in frame.columns]
+    widths = [_column_width(name, [r[i] for r in rows]) for i, name in enumerate(names)]
+    groups = _column_groups(widths, console.width)
+    for n, group in enumerate(groups, start=1):
+        part = title if len(groups) == 1 or title is None else f"{title} ({n}/{len(groups)})"
+        _print_table(part, [names[i] for i in group], [[r[i] for i in group] for r in rows])
+
+
+#: the narrowest a free-text column gets before it folds, and the most room it asks for
+_TEXT_MIN, _TEXT_MAX = 16, 40
+#: what a column costs beside its text: a border and a space either side
+_COLUMN_EDGES = 3
+
+
+def _column_width(name: str, cells: list[str]) -> int:
+    """Room a column needs: free text folds down to `_TEXT_MIN`; anything else needs its
+    longest value or its header, whichever is longer."""
+    longest = max((len(c) for c in cells), default=0)
+    if name in _TEXT_COLUMNS:
+        return max(min(longest, _TEXT_MIN), min(len(name), _TEXT_MAX))
+    return max(longest, len(name))
+
+
+def _column_groups(widths: list[int], room: int) -> list[list[int]]:
+    """Column indices in groups that each fit in `room` characters, the first column in
+    every group (it names the row). One group when everything fits."""
+    total = sum(w + _COLUMN_EDGES for w in widths) + 1
+    if total <= room or len(widths) <= 1:
+        return [list(range(len(widths)))]
+    key = widths[0] + _COLUMN_EDGES + 1
+    groups: list[list[int]] = []
+    current, used = [0], key
+    for i in range(1, len(widths)):
+        need = widths[i] + _COLUMN_EDGES
+        if len(current) > 1 and used + need > room:
+            groups.append(current)
+            current, used = [0], key
+        current.append(i)
+        used += need
+    groups.append(current)
+    return groups
+
+
+def _print_table(title: str | None, names: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for i, name in enumerate(names):
+        text = name in _TEXT_COLUMNS
         table.add_column(
-            str(col),
+            name,
             overflow="fold",
             no_wrap=not text,
             justify="left" if text else "right",
-            min_width=min(longest, 12 if text else 24),
+            min_width=_column_width(name, [r[i] for r in rows]),
+            max_width=None if text else max(_column_width(name, [r[i] for r in rows]), 1),
         )
     for cells in rows:
         table.add_row(*cells)
     console.print(table)
+
+
+@contextmanager
+def working(what: str) -> Iterator[None]:
+    """A spinner and the time spent on stderr while a long step runs, for steps that have
+    no progress bar of their own; stdout keeps only the results (for pipes), and nothing is
+    drawn when stderr is not a terminal."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        progress.add_task(what, total=None)
+        yield
