@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shopsense.cli_common import ModelsOpt, StoreOpt, console, fail, print_frame, settings
+from shopsense.cli_common import (
+    ModelsOpt,
+    StoreOpt,
+    console,
+    fail,
+    print_frame,
+    settings,
+    working,
+)
 
 if TYPE_CHECKING:
     from shopsense.pricing.policy import PriceConstraints
@@ -83,7 +91,7 @@ def forecast(
 
     s = settings(store, models_dir)
     try:
-        with console.status(f"fitting {model} on the store's daily demand"):
+        with working(f"fitting {model} on the store's daily demand"):
             run = workflows.forecast(s, kind=model, horizon=horizon, top=top)
     except (ValueError, FileNotFoundError) as e:
         raise fail(str(e)) from None
@@ -112,7 +120,7 @@ def elasticity(
 
     s = settings(store, models_dir)
     try:
-        with console.status("estimating elasticities"):
+        with working("estimating elasticities"):
             run = workflows.elasticity(s, file=file, top=top, params={"n_boot": boot})
     except (ValueError, FileNotFoundError) as e:
         raise fail(str(e)) from None
@@ -165,7 +173,7 @@ def suggest(
     s = settings(store, models_dir)
     rules = _constraints(min_ratio, max_ratio, max_change, margin_floor)
     try:
-        with console.status("fitting demand curves and choosing prices"):
+        with working("fitting demand curves and choosing prices"):
             run = workflows.suggest(
                 s,
                 file=file,

@@ -4,12 +4,21 @@ product's aspects, draft replies and answer questions with sources."""
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shopsense.cli_common import ModelsOpt, StoreOpt, console, fail, print_frame, settings
+from shopsense.cli_common import (
+    ModelsOpt,
+    StoreOpt,
+    console,
+    fail,
+    print_frame,
+    settings,
+    working,
+)
 
 app = typer.Typer(help="Reviews and customer questions.", no_args_is_help=True)
 
@@ -49,10 +58,13 @@ def train_cmd(
             params[name] = json.loads(value)
         except json.JSONDecodeError:
             params[name] = value
+    # the neural kinds show the trainer's bar of epochs; the others a spinner while they fit
+    busy = working(f"training {kind} sentiment") if kind in ("tfidf", "minilm") else nullcontext()
     try:
-        run = workflows.train(
-            settings(store, models_dir), language=language, kind=kind, params=params
-        )
+        with busy:
+            run = workflows.train(
+                settings(store, models_dir), language=language, kind=kind, params=params
+            )
     except (FileNotFoundError, ValueError, TypeError) as e:
         raise fail(str(e)) from None
     m = run.metrics
