@@ -56,13 +56,15 @@ def test_implausible_times_are_refused_naming_the_event(fresh_shop):
         {**ok, "timestamp": "1677-09-22T00:00:00Z"},
         {**ok, "timestamp": far.isoformat()},
         {**ok, "timestamp": "1989-12-31T23:00:00Z"},
+        {**ok, "timestamp": "0001-01-01T00:00:00+05:00"},  # before the calendar in UTC
+        {**ok, "timestamp": "9999-12-31T23:00:00-05:00"},  # after it
     ]
     with TestClient(create_app(fresh_shop)) as client:
         r = _post(client, bad)
         assert r.status_code == 422
         problems = r.json()["detail"]
         assert [p["loc"] for p in problems] == [
-            ["body", "events", n, "timestamp"] for n in (1, 2, 3)
+            ["body", "events", n, "timestamp"] for n in (1, 2, 3, 4, 5)
         ]
         assert "before 1990-01-01" in problems[0]["msg"] and "event 1" in problems[0]["msg"]
         assert "hours ahead" in problems[1]["msg"]

@@ -351,7 +351,10 @@ def _event_times(events: list[s.EventIn], state: ServiceState) -> list[datetime 
         if when is not None:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=zone)
-            when = when.astimezone(UTC).replace(tzinfo=None)
+            try:
+                when = when.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 moved past the calendar's end
+                when = datetime.min if when.year < 1000 else datetime.max
             if not earliest <= when <= latest:
                 bound = (
                     f"before {earliest:%Y-%m-%d}"
