@@ -219,6 +219,10 @@ class Registry:
         """The version last activated explicitly; None when none was (the latest serves)."""
         return self._pointer(task, name).get("version") or None
 
+    def activated_at(self, task: str, name: str) -> str | None:
+        """When `name` was last activated (ISO 8601 UTC); None when it never was."""
+        return self._pointer(task, name).get("activated_at") or None
+
     def activate(self, task: str, name: str, version: str) -> ModelVersion:
         """Make `version` the one that serves; the previous one is remembered for rollback."""
         target = self.get(task, name, version)  # clear error if absent

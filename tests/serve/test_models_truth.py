@@ -67,3 +67,17 @@ def test_auto_activate_serves_the_newest_at_start(fresh_shop):
     with TestClient(create_app(auto)) as client:
         assert client.get(f"/v1/users/{USER}/recommendations").json()["model"] == "ease/v0003"
         assert _flags(client, "ease")["v0003"] == (True, True, True)
+
+
+def test_a_model_trained_later_does_not_become_the_default(fresh_shop):
+    """Without a configured default, the served model stays the default across a restart
+    although another model was trained since (it is the most recently trained)."""
+    settings = fresh_shop.model_copy(update={"default_model": None})
+    path = f"/v1/users/{USER}/recommendations"
+    with TestClient(create_app(settings)) as client:
+        first = client.get(path).json()["model"]
+    other = "itemknn" if not first.startswith("itemknn/") else "ease"
+    workflows.train(settings, other)
+    assert workflows.default_model_name(settings) == other  # the newest by training time
+    with TestClient(create_app(settings)) as client:
+        assert client.get(path).json()["model"] == first

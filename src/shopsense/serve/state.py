@@ -240,10 +240,19 @@ class ServiceState:
     # ----------------------------------------------------------------- models
     def default_name(self) -> str:
         """The model that answers when a request names none: `settings.default_model`, else
-        the most recently trained one when first asked. Kept until an activation or
-        rollback, so requests do not read the registry (a model trained while the service
-        runs becomes the default on the next activation or restart)."""
+        the most recently activated one, else the most recently trained. Kept until an
+        activation or rollback, so requests do not read the registry; a model trained
+        while the service runs does not become the default at a restart once another
+        one was served (serving records its activation)."""
         if self._default is None:
+            activated = [
+                (when, name)
+                for name in sorted({v.name for v in self.registry.versions(TASK)})
+                if (when := self.registry.activated_at(TASK, name)) is not None
+            ]
+            if not self.settings.default_model and activated:
+                self._default = max(activated)[1]
+                return self._default
             try:
                 self._default = default_model_name(self.settings)
             except FileNotFoundError as e:
