@@ -5,12 +5,18 @@
 segment and the features it was read from. The customer view is computed from the store's
 order lines when the segmentation is first asked for, and again when another version
 becomes active or the store has changed since.
+
+Each model reads the customer view through the feature map it was fitted with (its product
+groups), so a changed catalogue does not change what it reads. A segmentation that still
+cannot score the store's customers answers 409 saying why and what to run; a predictor that
+cannot is left out of a customer's predictions, with the reason under `unavailable`.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -20,6 +26,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from shopsense.behavior.feature_map import CannotScore
 from shopsense.data.customers import CustomerHistory
 from shopsense.registry import ModelVersion
 from shopsense.serve.schemas import finite
@@ -43,10 +50,15 @@ class Segmentation:
     store_stamp: tuple[int, ...]
     predictions: pd.DataFrame  # customer id -> one column per trained predictor
     predictors: dict[str, str]  # column -> name/version that predicted it
+    unavailable: dict[str, str]  # column -> why its trained predictor could not score
 
     @property
     def label(self) -> str:
         return f"{self.version.name}/{self.version.version}"
+
+
+class CannotServe(RuntimeError):
+    """The active segmentation cannot score the store's current customers (HTTP 409)."""
 
 
 class Insights:
@@ -55,6 +67,7 @@ class Insights:
     def __init__(self, state: ServiceState) -> None:
         self.state = state
         self._loaded: Segmentation | None = None
+        self._failed: tuple[Path, tuple[int, ...], CannotServe] | None = None
         self._lock = threading.Lock()
 
     def segmentation(self) -> Segmentation:
@@ -74,40 +87,61 @@ class Insights:
         ):
             return loaded
         with self._lock:
+            failed = self._failed
+            if failed is not None and failed[:2] == (version.path, stamp):
+                raise failed[2]  # the same model on the same store: still cannot score
             loaded = self._loaded
             if loaded is None or loaded.version.path != version.path or loaded.store_stamp != stamp:
-                loaded = self._loaded = self._load(version, stamp)
+                try:
+                    loaded = self._loaded = self._load(version, stamp)
+                except CannotServe as e:
+                    self._failed = (version.path, stamp, e)
+                    raise
         return loaded
 
     def _load(self, version: ModelVersion, stamp: tuple[int, ...]) -> Segmentation:
         model = self.state.registry.load(TASK, version.name, version.version)
         history = self.state.read_store(CustomerHistory.from_store)
-        features = history.features()
-        predictions, predictors = self._predict(history, features.index)
+        try:
+            features = model.features(history)  # through the groups it was fitted on
+            segments = model.predict_names(features)
+        except CannotScore as e:
+            raise CannotServe(
+                f"The segmentation {version.name}/{version.version} cannot score the store's "
+                f"current customers: {e} (`shopsense segments`)."
+            ) from e
+        predictions, predictors, unavailable = self._predict(history, features.index)
         return Segmentation(
-            version, model, features, model.predict_names(features), stamp, predictions, predictors
+            version, model, features, segments, stamp, predictions, predictors, unavailable
         )
 
     def _predict(
         self, history: CustomerHistory, customers: pd.Index
-    ) -> tuple[pd.DataFrame, dict[str, str]]:
+    ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
         """Every customer's prediction from each trained predictor (`shopsense predict`),
-        as of the store's last order; predictors not trained yet are left out."""
+        as of the store's last order; predictors not trained yet are left out, and so are
+        those that cannot score the current customers (with the reason)."""
         from shopsense.behavior.workflows import TARGETS
 
         registry = self.state.registry
         columns: dict[str, pd.Series] = {}
         predictors: dict[str, str] = {}
-        for name, _, column in TARGETS.values():
+        unavailable: dict[str, str] = {}
+        for target, (name, _, column) in TARGETS.items():
             try:
                 version = registry.active(TASK, name)
             except FileNotFoundError:
                 continue
+            label = f"{version.name}/{version.version}"
             model = registry.load(TASK, version.name, version.version)
             predict = model.predict if column == "value_90d" else model.predict_proba
-            columns[column] = predict(history)
-            predictors[column] = f"{version.name}/{version.version}"
-        return pd.DataFrame(columns).reindex(customers), predictors
+            try:
+                columns[column] = predict(history)
+            except CannotScore as e:
+                unavailable[column] = f"{label}: {e} (`shopsense predict {target}`)"
+                continue
+            predictors[column] = label
+        return pd.DataFrame(columns).reindex(customers), predictors, unavailable
 
 
 def insights(request: Request) -> Insights:
@@ -154,6 +188,11 @@ class CustomerOut(BaseModel):
         "(`shopsense predict`); absent when not trained",
     )
     predicted_by: dict[str, str] = Field(default_factory=dict)
+    unavailable: dict[str, str] = Field(
+        default_factory=dict,
+        description="trained predictors that cannot score the store's current customers, "
+        "and why (retrain them with `shopsense predict`)",
+    )
     features: dict[str, float | None] = Field(
         description="the customer view the segment was read from (RFM, baskets, gaps, ...)"
     )
@@ -181,16 +220,24 @@ def segments_out(seg: Segmentation) -> SegmentsOut:
         method=str(report.get("method", "")),
         k=int(report.get("k", len(profiles))),
         customers=int(report.get("customers", 0)),
-        stability_ari=finite(report.get("stability", {}).get("ari_mean")),
+        stability_ari=finite((report.get("stability") or {}).get("ari_mean")),  # None: not run
         profiles=profiles,
     )
 
 
+async def _segmentation(insights: Insights) -> Segmentation:
+    """The active segmentation; 409 when it cannot score the store's customers."""
+    try:
+        return await run_in_threadpool(insights.segmentation)
+    except CannotServe as e:
+        raise HTTPException(409, str(e)) from None
+
+
 @router.get("/segments", response_model=SegmentsOut)
 async def segments(insights: InsightsDep) -> SegmentsOut:
-    """The active customer segmentation: one profile per segment."""
-    seg = await run_in_threadpool(insights.segmentation)
-    return segments_out(seg)
+    """The active customer segmentation: one profile per segment (409: it cannot score the
+    store's current customers; retrain it)."""
+    return segments_out(await _segmentation(insights))
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
@@ -198,8 +245,9 @@ async def customer(
     insights: InsightsDep,
     customer_id: Annotated[str, PathParam(min_length=1, max_length=128)],
 ) -> CustomerOut:
-    """One customer's segment and the features it was read from (404: no purchases)."""
-    seg = await run_in_threadpool(insights.segmentation)
+    """One customer's segment and the features it was read from (404: no purchases; 409:
+    the segmentation cannot score the store's current customers)."""
+    seg = await _segmentation(insights)
     if customer_id not in seg.segments.index:
         raise HTTPException(
             404, f"customer {customer_id!r} has no purchases in the store's order lines"
@@ -212,6 +260,7 @@ async def customer(
         segment=str(seg.segments.loc[customer_id]),
         predictions={str(k): finite(v) for k, v in dict(predicted).items()},
         predicted_by=seg.predictors,
+        unavailable=seg.unavailable,
         features={str(k): finite(v) for k, v in row.items()},
     )
 

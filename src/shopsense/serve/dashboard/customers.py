@@ -1,6 +1,7 @@
 """The dashboard's customers page: the active segmentation (profiles and a map of every
 customer) and a lookup of one customer's segment. Reads what `/v1/segments` and
-`/v1/customers/{id}` serve."""
+`/v1/customers/{id}` serve. When the segmentation cannot score the store's current
+customers, the page says so (409) and what to run, as the API does."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def customers(request: Request, customer: str = "") -> Response:
         seg = behavior.insights(request).segmentation()
     except (NotReady, StoreBusy) as e:
         return problem(request, 503, str(e), title="Customers")
+    except behavior.CannotServe as e:
+        return problem(request, 409, str(e), title="Customers")
     summary = behavior.segments_out(seg)
     found: dict[str, Any] | None = None
     message = None
@@ -67,4 +70,6 @@ def segments_plot(request: Request) -> Response:
         seg = behavior.insights(request).segmentation()
     except (NotReady, StoreBusy) as e:
         return Response(str(e), status_code=503, media_type="text/plain")
+    except behavior.CannotServe as e:
+        return Response(str(e), status_code=409, media_type="text/plain")
     return Response(_plot(seg), media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
