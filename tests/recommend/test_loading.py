@@ -54,7 +54,9 @@ def test_a_classic_model_loads_and_scores_without_torch(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"loading {name} imported {done.stdout.strip()}"
-    np.testing.assert_array_equal(np.load(out), models[name].score(np.arange(5)))
+    # the same model: scores agree to float32 rounding (BLAS may sum in another order
+    # with another thread count in the fresh process)
+    np.testing.assert_allclose(np.load(out), models[name].score(np.arange(5)), rtol=1e-5, atol=1e-6)
 
 
 def test_the_model_table_still_names_every_recommender() -> None:
