@@ -66,12 +66,14 @@ def test_a_five_star_review_is_thanked_not_apologised_to() -> None:
     assert not any(_apologises(t) for t in THANKS)
 
 
-def test_the_model_and_the_rating_must_both_call_it_negative() -> None:
+def test_the_rating_decides_when_given_else_the_model() -> None:
     grumble = "Runs small."  # the stand-in model reads "small" as negative
     assert draft_reply(grumble, sentiment=_Lexical(), label=0).kind == "apology"
     assert draft_reply(grumble, sentiment=_Lexical(), label=1).kind == "thanks"
-    assert draft_reply("Lovely colour", sentiment=_Lexical(), label=0).kind == "thanks"
+    # one or two stars: the customer is unhappy, whatever the text's words
+    assert draft_reply("Lovely colour", sentiment=_Lexical(), label=0).kind == "apology"
     assert draft_reply(grumble, sentiment=_Lexical(), label=float("nan")).kind == "apology"
+    assert draft_reply("Lovely colour", sentiment=_Lexical(), label=None).kind == "thanks"
     with pytest.raises(ValueError, match="cannot tell whether the review is negative"):
         draft_reply(grumble)
 
@@ -100,11 +102,11 @@ def _check_no_positive_review_is_apologised_to(
     """With ratings no positive review is apologised to; the model alone must find at least
     `floor` of the negatives while apologising to at most `ceiling` of the positives."""
     pos, neg = out[out["label"] == 1], out[out["label"] == 0]
-    assert (pos["with_rating"] == "thanks").all()
+    assert (pos["with_rating"] == "thanks").all() and (neg["with_rating"] == "apology").all()
     assert not pos["reply"].map(_apologises).any()
     assert (out["reply"].map(_apologises) == (out["with_rating"] == "apology")).all()
-    # the model learns: most negatives get an apology, few positives do without a rating
-    neg_rate = float((neg["with_rating"] == "apology").mean())
+    # the model learns: without ratings most negatives get an apology, few positives do
+    neg_rate = float((neg["model_only"] == "apology").mean())
     pos_rate = float((pos["model_only"] == "apology").mean())
     assert neg_rate >= floor and pos_rate <= ceiling, (neg_rate, pos_rate)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from shopsense.cli_common import (
     ModelsOpt,
@@ -124,7 +125,8 @@ def reply_cmd(
         draft = workflows.reply(settings(store, models_dir), review_id=review, text=text)
     except (FileNotFoundError, KeyError, ValueError) as e:
         raise fail(str(e).strip("'\"")) from None
-    console.print(f"[bold]{draft.kind}[/] - aspects: {', '.join(draft.aspects) or '-'}")
+    about = f" to review {escape(review)}" if review else ""
+    console.print(f"[bold]{draft.kind}[/]{about} - aspects: {', '.join(draft.aspects) or '-'}")
     console.print(draft.text, highlight=False)
 
 

@@ -1,11 +1,11 @@
 """Drafted replies to negative reviews that name what the customer complained about.
 
-Only a negative review gets an apology. A review is negative when the sentiment model reads
-the whole review as negative (P(positive) < 0.5) and its rating, when one is given, is
-negative too (`label` 0: 1-2 stars); without a model the rating alone decides, and with
-neither the review is not guessed at (ValueError). Every other review - positive, or where
-the model and the rating disagree - gets a short thank-you that apologises for nothing
-(`Reply.kind` "thanks"): an apology to "This dress is perfection!" reads as a broken bot.
+Only a negative review gets an apology. The customer's own rating decides when it says
+something (`label` 0: 1-2 stars, 1: 4-5 stars); a 3-star or unrated review is negative when
+the sentiment model reads it so (P(positive) < 0.5); with neither the review is not guessed
+at (ValueError). Every other review gets a short thank-you that apologises for nothing
+(`Reply.kind` "thanks"): an apology to "This dress is perfection!" reads as a broken bot,
+and a thank-you to a one-star review as a deaf one.
 
 For a negative review the complaint is found by the aspect extractor (the clause with the
 lowest sentiment, or the review's label without a model); the draft then
@@ -109,19 +109,17 @@ THANKS = (
 def is_negative(
     review: str, *, sentiment: Scorer | None = None, label: float | None = None
 ) -> bool:
-    """Whether a review gets an apology: the model reads it as negative and the rating
-    (`label`, 0 negative / 1 positive, None or NaN unknown) does not say otherwise; without
-    a model, the rating. ValueError when neither is given."""
+    """Whether a review gets an apology: its rating (`label`, 0 negative / 1 positive, None
+    or NaN unknown) when known - the customer said it themselves -, else the sentiment
+    model's reading. ValueError when neither is given."""
     known = label is not None and label == label  # NaN: a 3-star or unrated review
-    if sentiment is None and not known:
+    if known:
+        return float(label) < 0.5  # type: ignore[arg-type]
+    if sentiment is None:
         raise ValueError(
             "cannot tell whether the review is negative: give a sentiment model or its rating"
         )
-    if known and float(label) >= 0.5:  # type: ignore[arg-type]
-        return False
-    if sentiment is not None:
-        return float(sentiment.predict_proba([review or ""])[0]) < 0.5
-    return True
+    return float(sentiment.predict_proba([review or ""])[0]) < 0.5
 
 
 def draft_reply(
