@@ -12,7 +12,7 @@ def test_every_module_has_tests():
         if module.name == "__init__.py":
             continue
         rel = module.relative_to(SRC)
-        own = ROOT / "tests" / rel.parent / f"test_{module.stem}.py"
+        own = ROOT / "tests" / rel.parent / f"test_{module.stem.strip('_')}.py"
         package = ROOT / "tests" / rel.parent.parent / f"test_{rel.parent.name}.py"
         if not own.exists() and not (rel.parent != Path(".") and package.exists()):
             missing.append(str(rel))
