@@ -200,9 +200,16 @@ class Server:
     """
 
     def __init__(
-        self, folder: Path, model: str, pinning: Pinning, log_path: Path, ann: str
+        self,
+        folder: Path,
+        model: str,
+        pinning: Pinning,
+        log_path: Path,
+        ann: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.folder = folder
+        self.extra_env = env or {}
         self.model = model
         self.pinning = pinning
         self.log_path = log_path
@@ -220,6 +227,7 @@ class Server:
             "SHOPSENSE_DEFAULT_MODEL": self.model,
             "SHOPSENSE_SERVE_THREADS": "1",
             "SHOPSENSE_ANN": self.ann,
+            **self.extra_env,
         }
         cmd = [
             sys.executable, "-m", "uvicorn", "shopsense.serve.app:create_app", "--factory",
@@ -425,10 +433,19 @@ class RawClient:
     async def get(self, path: str) -> tuple[int, bytes]:
         """(status, body) of `GET path`; TimeoutError after `timeout_s` (waiting for a
         connection included), OSError-family errors for broken connections."""
+        return await self._exchange(b"GET " + path.encode() + b" " + self.head)
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """(status, body) of `POST path` with `body` and `headers` (the event writers)."""
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head = self.head[:-2] + f"{lines}Content-Length: {len(body)}\r\n\r\n".encode()
+        return await self._exchange(b"POST " + path.encode() + b" " + head + body)
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         async with asyncio.timeout(self.timeout_s):
             reader, writer = await self._acquire()
             try:
-                writer.write(b"GET " + path.encode() + b" " + self.head)
+                writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head[9:12])
                 length = _content_length(head)
@@ -963,13 +980,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="smoke run: 10 s phases, 3 s warm-up, 5 s steps, 30 s soak",
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--part",
+        default="recommend",
+        choices=["recommend", "change"],
+        help="recommend: the rate, sweep and soak above; change: reads under event writers, "
+        "question answering cold and warm, RSS around an image burst (serve_change.py)",
+    )
+    change = parser.add_argument_group("--part change")
+    change.add_argument("--read-rate", type=float, default=40.0, help="reads/s, all routes")
+    change.add_argument("--writers", type=int, default=8, help="concurrent event writers")
+    change.add_argument(
+        "--writer-rates",
+        type=float,
+        nargs="+",
+        default=[5.0, 0.5],
+        help="batches/s per writer; one phase each",
+    )
+    change.add_argument("--batch", type=int, default=5, help="events per batch")
+    change.add_argument("--change-seconds", type=float, default=45.0, help="per writer phase")
+    change.add_argument("--images", type=int, default=6, help="uploads in the burst")
+    change.add_argument("--image-side", type=int, default=6000, help="pixels per side")
     parser.add_argument("--setup-only", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup_seconds, args.sweep_seconds = 10.0, 3.0, 5.0
         args.soak_seconds = min(args.soak_seconds, 30.0)
+        args.change_seconds = min(args.change_seconds, 15.0)
     if args.out is None:
-        args.out = (WORK / "quick" if args.quick else RESULTS) / "serve_load.json"
+        stem = "serve_load_change" if args.part == "change" else "serve_load"
+        args.out = (WORK / "quick" if args.quick else RESULTS) / f"{stem}.json"
     return args
 
 
@@ -987,6 +1027,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     begin = time.perf_counter()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the service too, as Ctrl-C does
+    if args.part == "change":
+        import serve_change
+
+        serve_change.run(args, argv, begin)
+        return
     available = DATASETS[args.dataset]
     unknown = [m for m in {*args.models, args.soak_model} if m not in available]
     if unknown:
