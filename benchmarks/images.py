@@ -63,9 +63,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from provenance import header, stamp
 from recommend_classic import markdown_cell
 
+from shopsense.data.images import ImageSet
 from shopsense.data.sources.fashion_mnist import CATEGORIES, read_split
 from shopsense.images.catalogue import check_catalogue, flag_quality, plant_mislabels
-from shopsense.images.data import ImageSet
 from shopsense.images.evaluate import classification_report, plot_confusion
 from shopsense.images.export import OnnxClassifier, export_onnx, quantize_int8
 from shopsense.images.model import WEIGHTS_FILE, ImageClassifier, ImageClassifierConfig

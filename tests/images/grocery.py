@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shopsense.data.images import ImageSet
 from shopsense.data.sources.grocery_store import DATASET, dataset_folder, read_split
-from shopsense.images.data import ImageSet
 from shopsense.images.io import ImageReader
 from tests.public_data import SHIPPED
 

@@ -10,12 +10,12 @@ import numpy as np
 from PIL import Image
 
 from shopsense.config import Settings
+from shopsense.data.images import ImageSet
 from shopsense.data.sources.fashion_mnist import (
     CATEGORIES,
     fashion_mnist_files,
     read_split,
 )
-from shopsense.images.data import ImageSet
 from shopsense.images.io import archive_rows
 from tests.public_data import SHIPPED
 

@@ -1,29 +1,11 @@
-"""ImageSet views and batch augmentation."""
+"""Model preprocessing of photos: normalisation, channel statistics and batch augmentation."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
-from shopsense.images.data import ImageSet, augment
-
-
-def test_split_is_stratified_and_disjoint(train_set):
-    tr, te = train_set.split(0.2, random_state=3)
-    assert len(tr) + len(te) == len(train_set)
-    assert not set(tr.item_ids) & set(te.item_ids)
-    share = {c: np.mean(te.labels == c) for c in np.unique(train_set.labels)}
-    assert max(share.values()) - min(share.values()) < 0.03
-
-
-def test_view_checks_its_arrays():
-    with pytest.raises(ValueError, match="uint8"):
-        ImageSet(np.zeros((2, 4, 4), dtype=np.float32), np.array(["a", "b"]))
-    with pytest.raises(ValueError, match="item ids"):
-        ImageSet(np.zeros((2, 4, 4), dtype=np.uint8), np.array(["a"]))
-    view = ImageSet.from_arrays(np.zeros((3, 4, 4)), np.array(["x", None, "y"], dtype=object))
-    assert view.labelled.tolist() == [True, False, True]
+from shopsense.images.data import augment, channel_stats, channels_first, normalise
 
 
 def test_augment_shifts_and_flips_without_changing_content():
@@ -37,3 +19,17 @@ def test_augment_shifts_and_flips_without_changing_content():
     assert 0.5 < moved <= 1.0
     same = augment(x, g, padding=0, flip=False)
     assert torch.equal(same, x)
+
+
+def test_normalised_training_photos_have_zero_mean_unit_std(train_set):
+    mean, std = channel_stats(train_set.images)
+    x = normalise(train_set.images, mean, std)
+    assert x.shape == (len(train_set), 1, train_set.size, train_set.size)
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-3
+
+
+def test_channels_first_moves_rgb_channels_ahead():
+    rgb = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    out = channels_first(rgb)
+    assert out.shape == (2, 3, 4, 4) and out[1, 2, 3, 0] == rgb[1, 3, 0, 2]
+    assert channels_first(rgb[..., 0]).shape == (2, 1, 4, 4)

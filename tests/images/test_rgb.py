@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from shopsense.images.data import ImageSet, augment, default_size
+from shopsense.data.images import ImageSet, default_size
+from shopsense.images.data import augment
 from shopsense.images.export import OnnxClassifier, export_onnx
 from shopsense.images.io import ImageFormat, ImageReader
 from shopsense.images.model import CONFIG_FILE, ImageClassifier

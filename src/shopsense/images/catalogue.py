@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopsense.images.data import ImageSet
+from shopsense.data.images import ImageSet
 
 
 def check_catalogue(model: object, view: ImageSet, *, min_confidence: float = 0.9) -> pd.DataFrame:

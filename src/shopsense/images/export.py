@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from shopsense.images.data import ImageSet, normalise
+from shopsense.data.images import ImageSet
+from shopsense.images.data import normalise
 from shopsense.persist import atomic_write
 
 INPUT, OUTPUTS = "images", ("logits", "embedding")

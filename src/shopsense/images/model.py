@@ -38,15 +38,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from shopsense.data.images import IMAGE_SIZE, ImageSet
 from shopsense.estimator import Estimator, register
-from shopsense.images.data import (
-    IMAGE_SIZE,
-    ImageSet,
-    augment,
-    channel_stats,
-    channels_first,
-    normalise,
-)
+from shopsense.images.data import augment, channel_stats, channels_first, normalise
 from shopsense.images.io import ImageFormat, light_border_share
 from shopsense.persist import atomic_write, read_model_json
 from shopsense.train.trainer import (

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense.ann import ANNIndex
-from shopsense.images.data import ImageSet
+from shopsense.data.images import ImageSet
 from shopsense.persist import atomic_write
 
 ITEMS_FILE = "items.json"

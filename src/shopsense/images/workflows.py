@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense.config import Settings
-from shopsense.images.data import ImageSet
+from shopsense.data.images import ImageSet
 from shopsense.images.io import ImageFormat, ImageProblem, decode, scan_folder
 from shopsense.persist import atomic_write, write_json
 from shopsense.registry import ModelVersion, Registry
