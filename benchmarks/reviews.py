@@ -32,11 +32,11 @@ import torch
 from provenance import header, provenance, stamp
 
 from shopsense.data.sources import load_source
+from shopsense.data.texts import labelled_reviews
 from shopsense.reviews.aspects import ASPECTS, clauses, find_aspects
 from shopsense.reviews.qa import evaluate_answers
 from shopsense.reviews.sentiment import SentimentClassifier, sentiment_metrics
 from shopsense.reviews.splits import SPLIT_SEED, split_reviews
-from shopsense.reviews.workflows import review_labels, review_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -54,11 +54,8 @@ def sentiment_rows(quick: bool, threads: int) -> list[dict[str, Any]]:
     rows = []
     for dataset, (source, kinds) in DATASETS.items():
         reviews = load_source(source).tables["reviews"]
-        labels = review_labels(reviews)
-        keep = labels.notna().to_numpy()
-        reviews, y = reviews[keep].reset_index(drop=True), labels[keep].astype(int).to_numpy()
-        texts = np.asarray(review_texts(reviews), dtype=object)
-        cats = reviews["category"].fillna("").astype(str).to_numpy()
+        corpus = labelled_reviews(reviews)
+        texts, y, cats = corpus.texts, corpus.labels, corpus.categories
         split = split_reviews(y, cats)
         train, val, test = split.train, split.val, split.test
         if quick:  # every n-th row of each part: the same split, smaller

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopsense.data.texts import passages_from_store
 from shopsense.reviews.qa import (
     AnswerIndex,
     evaluate_answers,
     held_out_questions,
-    passages_from_store,
     retrieval_metrics,
 )
 from tests import shop

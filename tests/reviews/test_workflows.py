@@ -99,15 +99,6 @@ def _first_qa_item(settings: Settings) -> str:
         return store.query("SELECT min(item_id) AS i FROM questions")["i"].iloc[0]
 
 
-def test_labels_from_stars_polarity_and_recommendation() -> None:
-    stars = pd.DataFrame({"rating": [5.0, 3.0, 1.0], "recommended": pd.array([None, None, True])})
-    assert workflows.review_labels(stars).tolist()[0] == 1.0
-    labels = workflows.review_labels(stars)
-    assert pd.isna(labels.iloc[1]) and labels.iloc[2] == 1.0  # the reviewer's answer wins
-    polarity = pd.DataFrame({"rating": [0.0, 1.0], "recommended": pd.array([None, None])})
-    assert workflows.review_labels(polarity).tolist() == [0.0, 1.0]
-
-
 def test_load_a_source_into_the_store(tmp_path, monkeypatch) -> None:
     frame = conform("reviews", pd.DataFrame({"review_id": ["1"], "item_id": ["i"], "text": ["ok"]}))
     fake = SourceData("tiny", {"reviews": frame})

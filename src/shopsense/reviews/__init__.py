@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shopsense.reviews.aspects import AspectExtractor, find_aspects
-    from shopsense.reviews.qa import AnswerIndex, passages_from_store
+    from shopsense.reviews.qa import AnswerIndex
     from shopsense.reviews.replies import Reply, draft_reply
     from shopsense.reviews.sentiment import SentimentClassifier, sentiment_metrics
     from shopsense.reviews.splits import SPLIT_SEED, ReviewSplit, split_reviews
@@ -21,7 +21,6 @@ _WHERE = {
     "AspectExtractor": "aspects",
     "find_aspects": "aspects",
     "AnswerIndex": "qa",
-    "passages_from_store": "qa",
     "Reply": "replies",
     "draft_reply": "replies",
     "SentimentClassifier": "sentiment",
@@ -44,7 +43,6 @@ __all__ = [
     "Vocabulary",
     "draft_reply",
     "find_aspects",
-    "passages_from_store",
     "sentiment_metrics",
     "split_reviews",
 ]

@@ -6,7 +6,7 @@ A review is cut into sentences, and a sentence into clauses at contrast words ("
 aspect's cue words (`LEXICON`, English and Chinese, written by hand for shop reviews); its
 polarity is the sentiment model's P(positive) of the clause: praise at >= `praise_at`,
 complaint at <= `complain_at`, neutral between. Without a model the review's own label
-decides (1 positive, 0 negative; see `workflows.review_labels`).
+decides (1 positive, 0 negative; see `shopsense.data.texts.review_labels`).
 
     >>> extractor = AspectExtractor(sentiment=model)
     >>> extractor.mentions(["Love the colour but it runs small."])

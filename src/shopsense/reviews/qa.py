@@ -30,64 +30,6 @@ from shopsense.reviews.tokenize import Tokenizer
 
 METHODS = ("bm25", "embedding", "hybrid")
 SOURCES = ("answer", "review", "description")
-PASSAGE_COLUMNS = ("item_id", "source", "source_id", "text", "match_text")
-
-
-def passages_from_store(
-    questions: pd.DataFrame | None = None,
-    reviews: pd.DataFrame | None = None,
-    items: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Passages (item_id, source, source_id, text, match_text) from the store's tables:
-    answered questions, review texts (title + text) and item descriptions."""
-    parts = []
-    if questions is not None and len(questions):
-        q = questions[questions["answer"].fillna("").str.strip() != ""]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "item_id": q["item_id"].astype(str),
-                    "source": "answer",
-                    "source_id": q["question_id"].astype(str),
-                    "text": q["answer"].astype(str),
-                    "match_text": q["question"].astype(str) + " " + q["answer"].astype(str),
-                    "question": q["question"].astype(str),
-                }
-            )
-        )
-    if reviews is not None and len(reviews):
-        title = reviews["title"].fillna("").astype(str) if "title" in reviews else ""
-        body = reviews["text"].fillna("").astype(str)
-        text = (title + ". " + body).str.strip(". ") if "title" in reviews else body
-        parts.append(
-            pd.DataFrame(
-                {
-                    "item_id": reviews["item_id"].astype(str),
-                    "source": "review",
-                    "source_id": reviews["review_id"].astype(str),
-                    "text": text,
-                    "match_text": text,
-                }
-            )
-        )
-    if items is not None and len(items):
-        desc = items[items["description"].fillna("").str.strip() != ""]
-        text = (desc["title"].fillna("") + ". " + desc["description"]).str.strip(". ")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "item_id": desc["item_id"].astype(str),
-                    "source": "description",
-                    "source_id": desc["item_id"].astype(str),
-                    "text": text,
-                    "match_text": text,
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=[*PASSAGE_COLUMNS, "question"])
-    out = pd.concat(parts, ignore_index=True)
-    return out[out["match_text"].str.strip() != ""].reset_index(drop=True)
 
 
 @dataclass

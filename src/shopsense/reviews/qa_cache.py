@@ -106,7 +106,7 @@ def passage_index(
     questions, reviews and items are unchanged, read again when they change. `versions`:
     those tables' data versions (`TABLES` order) when the caller knows them (the service
     does), which saves opening the store to ask."""
-    from shopsense.reviews.qa import passages_from_store
+    from shopsense.data.texts import passages_from_store
 
     store_key = f"{Path(settings.store_path).resolve()}|{Path(settings.models_dir).resolve()}"
     held = _CACHED.get(store_key)

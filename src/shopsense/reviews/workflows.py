@@ -20,6 +20,7 @@ import pandas as pd
 
 from shopsense.config import Settings
 from shopsense.data.store import IngestReport, Store
+from shopsense.data.texts import item_passages, labelled_reviews, quote, read_reviews, review_labels
 from shopsense.persist import write_json
 from shopsense.registry import ModelVersion, Registry
 from shopsense.reviews.splits import SPLIT_SEED, split_reviews
@@ -47,37 +48,9 @@ def load(settings: Settings, source: str, root: Path | str | None = None) -> lis
         ]
 
 
-def read_reviews(settings: Settings, language: str | None = None, where: str | None = None):
-    """The store's reviews (of one language), in review_id load order."""
-    clauses = [f"language = '{language}'"] if language else []
-    if where:
-        clauses.append(where)
+def _reviews(settings: Settings, where: str | None = None) -> pd.DataFrame:
     with open_store(settings) as store:
-        return store.read("reviews", where=" AND ".join(clauses) or None)
-
-
-def review_labels(reviews: pd.DataFrame) -> pd.Series:
-    """Sentiment label per review: 1 positive, 0 negative, NaN unknown. The reviewer's
-    "recommended" answer where given; else a 0/1 polarity corpus keeps its rating; else
-    stars: 4-5 positive, 1-2 negative, 3 unknown."""
-    rating = pd.to_numeric(reviews["rating"], errors="coerce")
-    if rating.max() > 1:
-        label = pd.Series(np.where(rating >= 4, 1.0, np.where(rating <= 2, 0.0, np.nan)))
-    else:
-        label = rating.astype(float).reset_index(drop=True)
-    label.index = reviews.index
-    rec = reviews.get("recommended", None)
-    if rec is not None:
-        known = rec.notna()
-        label[known] = rec[known].astype(float)
-    return label
-
-
-def review_texts(reviews: pd.DataFrame) -> list[str]:
-    """What a model reads: "title. text" (a title such as "Runs small" is a verdict)."""
-    title = reviews["title"].fillna("").astype(str).str.strip()
-    text = reviews["text"].fillna("").astype(str)
-    return [f"{t}. {b}" if t else b for t, b in zip(title, text, strict=True)]
+        return read_reviews(store, where=where)
 
 
 # ----------------------------------------------------------------------------- train
@@ -100,18 +73,14 @@ def train(
     metrics, and write a report."""
     from shopsense.reviews.sentiment import SentimentClassifier, sentiment_metrics
 
-    reviews = read_reviews(settings)
+    reviews = _reviews(settings)
     if reviews.empty:
         raise ValueError("the store holds no reviews; run `shopsense reviews load SOURCE` first")
     language = language or str(reviews["language"].mode().iloc[0])
-    reviews = reviews[reviews["language"] == language].reset_index(drop=True)
-    labels = review_labels(reviews)
-    keep = labels.notna().to_numpy()
-    reviews, y = reviews[keep].reset_index(drop=True), labels[keep].astype(int).to_numpy()
-    if len(reviews) < 50 or len(np.unique(y)) < 2:
-        raise ValueError(f"too few labelled {language} reviews to train ({len(reviews)})")
-    texts = np.asarray(review_texts(reviews), dtype=object)
-    cats = reviews["category"].fillna("").astype(str).to_numpy()
+    corpus = labelled_reviews(reviews[reviews["language"] == language].reset_index(drop=True))
+    texts, y, cats = corpus.texts, corpus.labels, corpus.categories
+    if len(corpus) < 50 or len(np.unique(y)) < 2:
+        raise ValueError(f"too few labelled {language} reviews to train ({len(corpus)})")
     split = split_reviews(y, cats)
     model = SentimentClassifier(kind=kind, **(params or {}))
     model.fit(texts[split.train], y[split.train], texts[split.val], y[split.val])
@@ -122,7 +91,7 @@ def train(
         task=TASK,
         name=model_name(language),
         metrics=flat,
-        data={"language": language, "reviews": len(reviews), "split_seed": SPLIT_SEED}
+        data={"language": language, "reviews": len(corpus), "split_seed": SPLIT_SEED}
         | {f"{k}_rows": v for k, v in split.sizes().items()},
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -246,7 +215,7 @@ def item_aspects(settings: Settings, item_id: str, *, examples: int = 2) -> pd.D
     """What customers praise and complain about for one item (see `AspectExtractor`)."""
     from shopsense.reviews.aspects import AspectExtractor
 
-    reviews = read_reviews(settings, where=f"item_id = '{_quote(item_id)}'")
+    reviews = _reviews(settings, where=f"item_id = '{quote(item_id)}'")
     if reviews.empty:
         raise KeyError(f"no reviews of item {item_id!r} in the store")
     language = (
@@ -272,7 +241,7 @@ def reply(settings: Settings, *, review_id: str | None = None, text: str | None 
 
     label: float | None = None
     if review_id is not None:
-        found = read_reviews(settings, where=f"review_id = '{_quote(review_id)}'")
+        found = _reviews(settings, where=f"review_id = '{quote(review_id)}'")
         if found.empty:
             raise KeyError(f"no review {review_id!r} in the store")
         text = str(found["text"].iloc[0])
@@ -307,29 +276,13 @@ def ask(
 
     encoder = shared_encoder()
     if method == "bm25":  # no embeddings needed: read the item's passages only
-        passages, vectors = _item_passages(settings, item_id), None
+        with open_store(settings) as store:
+            passages, vectors = item_passages(store, item_id), None
     else:
         index = passage_index(settings, encoder=encoder, versions=versions)
         passages, vectors = index.for_item(item_id)
     index = AnswerIndex(method=method, encoder=encoder).build(passages, vectors=vectors)
     return index.search([question], [item_id], k=k).drop(columns="question")
-
-
-def _item_passages(settings: Settings, item_id: str) -> pd.DataFrame:
-    from shopsense.reviews.qa import passages_from_store
-
-    where = f"item_id = '{_quote(item_id)}'"
-    with open_store(settings) as store:
-        passages = passages_from_store(
-            store.read("questions", where=where),
-            store.read("reviews", where=where),
-            store.read("items", where=where),
-        )
-    if passages.empty:
-        raise KeyError(
-            f"the store knows nothing about item {item_id!r} (no Q&A, reviews or description)"
-        )
-    return passages
 
 
 def index_passages(settings: Settings) -> dict[str, int]:
@@ -339,7 +292,3 @@ def index_passages(settings: Settings) -> dict[str, int]:
 
     index = passage_index(settings)
     return {"passages": len(index.passages), "embedded": index.embed_all()}
-
-
-def _quote(value: str) -> str:
-    return str(value).replace("'", "''")
