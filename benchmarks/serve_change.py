@@ -158,12 +158,24 @@ def start(folder: Path, pinning: Pinning, name: str, models: Path | None = None)
 
 
 # =========================================================================== 1. reads + writers
-def read_targets(info: dict[str, Any], rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
-    """n (route, path) reads cycling over the four routes; users drawn from the data."""
+#: the routes read in each scenario: all four, or the API routes alone (no dashboard pages)
+SCENARIOS = {
+    "reads_under_writes": ("recommendations", "pricing", "dashboard", "dashboard_pricing"),
+    "api_reads_under_writes": ("recommendations", "pricing"),
+}
+
+
+def read_targets(
+    info: dict[str, Any],
+    rng: np.random.Generator,
+    n: int,
+    routes: tuple[str, ...] = SCENARIOS["reads_under_writes"],
+) -> list[tuple[str, str]]:
+    """n (route, path) reads cycling over `routes`; users drawn from the data."""
     users = info["users"]
     out = []
     for i in range(n):
-        route = ("recommendations", "pricing", "dashboard", "dashboard_pricing")[i % 4]
+        route = routes[i % len(routes)]
         if route == "recommendations":
             out.append((route, f"/v1/users/{users[rng.integers(len(users))]}/recommendations"))
         elif route == "pricing":
@@ -254,15 +266,22 @@ def part_writers(
 ) -> list[dict[str, Any]]:
     """Reads with 0 writers, then with `args.writers` at each rate, each on a fresh service
     over a fresh copy of the store: requests the client gave up on are still worked off by
-    the service, so an overloaded phase would otherwise spill into the next one."""
+    the service, so an overloaded phase would otherwise spill into the next one. With
+    writers, also the API routes read alone, to separate what the writes cost the
+    service from what they cost the dashboard pages read beside them."""
     rows = []
     rng = np.random.default_rng(args.seed)
-    for writers, writer_rate in [(0, 0.0), *((args.writers, r) for r in args.writer_rates)]:
-        server = start(folder, pinning, f"change-writers-{writers}x{writer_rate:g}")
+    phases = [("reads_under_writes", 0, 0.0)]
+    for scenario in SCENARIOS:
+        phases += [(scenario, args.writers, rate) for rate in args.writer_rates]
+    for scenario, writers, writer_rate in phases:
+        name = f"change-{scenario}-{writers}x{writer_rate:g}"
+        server = start(folder, pinning, name)
         try:
-            warm = read_targets(info, rng, int(args.read_rate * 3))
+            routes = SCENARIOS[scenario]
+            warm = read_targets(info, rng, int(args.read_rate * 3), routes)
             asyncio.run(reads_under_writes(server.url, warm, args.read_rate, 0, 1, 1, info, 0))
-            rows += measure_phase(server, info, rng, writers, writer_rate, args)
+            rows += measure_phase(server, info, rng, writers, writer_rate, args, scenario)
         finally:
             server.stop()
     return rows
@@ -275,9 +294,11 @@ def measure_phase(
     writers: int,
     writer_rate: float,
     args: Any,
+    scenario: str,
 ) -> list[dict[str, Any]]:
     """One phase of reads (and writes): a flat row per route."""
-    targets = read_targets(info, rng, int(args.read_rate * args.change_seconds))
+    n = int(args.read_rate * args.change_seconds)
+    targets = read_targets(info, rng, n, SCENARIOS[scenario])
     cpu = server.process.cpu_times()
     rss_start = server.rss_mb()
     begin = time.perf_counter()
@@ -298,7 +319,7 @@ def measure_phase(
         route_errors = sum(n for k, n in errors.items() if k.split(" ")[0] == route)
         rows.append(
             {
-                "scenario": "reads_under_writes",
+                "scenario": scenario,
                 "route": ROUTES[route],
                 "writers": writers,
                 "writer_batches_per_s": writer_rate,
@@ -317,7 +338,7 @@ def measure_phase(
             }
         )
         log(
-            f"{writers}x{writer_rate:g}/s writers, {route}: p50 {p50:.1f} / p99 "
+            f"{scenario}, {writers}x{writer_rate:g}/s writers, {route}: p50 {p50:.1f} / p99 "
             f"{p99:.1f} ms, {route_errors} errors"
         )
     if errors:
@@ -564,8 +585,9 @@ def to_markdown(
         "# Serving under change",
         "",
         f"One uvicorn worker (SHOPSENSE_SERVE_THREADS=1), {rows[0]['pinning']}. Reads: "
-        f"{args.read_rate:g} requests/s open loop, cycling over the four routes (latency from "
-        f"each due time), for {args.change_seconds:g} s with 0 and with {args.writers} "
+        f"{args.read_rate:g} requests/s open loop, cycling over the four routes "
+        f"(api_reads_under_writes: over the two API routes alone), latency from each due "
+        f"time, for {args.change_seconds:g} s with 0 and with {args.writers} "
         f"writers, each POSTing {args.batch} view events to /v1/events "
         f"{' or '.join(f'{r:g}' for r in args.writer_rates)} times a second (one phase each) "
         f"with the write key and an Idempotency-Key. Questions: each of "
