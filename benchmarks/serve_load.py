@@ -25,6 +25,9 @@ Method:
 Run:  .venv/bin/python benchmarks/serve_load.py [--sweep] [--quick]
 Writes benchmarks/results/serve_load.{json,md} and serve_load_soak.{json,png}
 (--quick writes under benchmarks/.work/serve_load/quick/ unless --out is given).
+`--part change` measures the service while its data changes instead (event writers beside
+reads, questions cold and warm, memory around an image burst; see serve_change.py) and
+writes benchmarks/results/serve_load_change.{json,md}.
 """
 
 from __future__ import annotations
