@@ -28,10 +28,8 @@ from tests.public_data import SHIPPED
 KEY = "test-key-0123456789"
 
 
-@pytest.fixture(scope="session")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Store + registry built once; tests that write get their own copy (`fresh_shop`)."""
-    root = tmp_path_factory.mktemp("shop")
+def sample_shop(root: Path) -> Settings:
+    """Settings for a shop under `root` holding the bundled sample and one EASE model."""
     settings = Settings(
         store_path=root / "shop.duckdb",
         models_dir=root / "models",
@@ -45,6 +43,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         for table, frame in data.tables.items():
             store.write_frame(table, frame, source=data.name)
     workflows.train(settings, "ease", {"l2": 100.0})
+    return settings
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Store + registry built once; tests that write get their own copy (`fresh_shop`)."""
+    settings = sample_shop(tmp_path_factory.mktemp("shop"))
     workflows.train(settings, "ease", {"l2": 400.0})
     workflows.train(settings, "itemknn")
     workflows.train(settings, "bpr", {"epochs": 5, "factors": 16})

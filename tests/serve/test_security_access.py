@@ -11,13 +11,10 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from shopsense import workflows
 from shopsense.config import Settings
-from shopsense.data.sources import load_sample
-from shopsense.data.store import Store
 from shopsense.serve.app import create_app
 from shopsense.serve.security import PUBLIC_PATHS, PUBLIC_PREFIXES
-from tests.serve.conftest import KEY
+from tests.serve.conftest import KEY, sample_shop
 
 READ_KEY = "reader-key-0123456789"
 
@@ -25,21 +22,7 @@ READ_KEY = "reader-key-0123456789"
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The bundled sample and one recommender: enough to show customer data."""
-    root = tmp_path_factory.mktemp("guarded")
-    settings = Settings(
-        store_path=root / "shop.duckdb",
-        models_dir=root / "models",
-        reports_dir=root / "reports",
-        api_keys=[KEY],
-        default_model="ease",
-        threads=1,
-    )
-    data = load_sample()
-    with Store(settings.store_path) as store:
-        for table, frame in data.tables.items():
-            store.write_frame(table, frame, source=data.name)
-    workflows.train(settings, "ease", {"l2": 100.0})
-    return settings
+    return sample_shop(tmp_path_factory.mktemp("guarded"))
 
 
 @pytest.fixture(scope="module")
