@@ -197,6 +197,22 @@ def write_selection(
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
+def recorded_selection(out: Path) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """The setting the last validation search chose and how long that search took, read
+    back from the selection file beside `out`. Its records stay in that file with their own
+    commit, so none are returned to be stamped with this run's."""
+    path = out.with_name(out.stem + "_selection.json")
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run once without --reuse-selection")
+    records = json.loads(path.read_text())
+    chosen = [r for r in records if r.get("chosen")]
+    if len(chosen) != 1:
+        raise SystemExit(f"{path}: expected one chosen candidate, found {len(chosen)}")
+    settings = {**SEARCH_BASE, **json.loads(chosen[0]["settings"])}
+    print(f"reusing the setting chosen at commit {chosen[0]['commit'][:12]}: {settings}")
+    return settings, [], float(sum(r["train_s"] for r in records))
+
+
 def defaults_differ(settings: dict[str, Any]) -> list[str]:
     """Names of the settings where the model's defaults are not `settings`."""
     defaults = ImageClassifierConfig()
@@ -374,8 +390,8 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any], per_class: 
         f"{meta['threads']} torch/ONNX Runtime thread(s); total {meta['total_s']:.0f} s "
         f"(selection on validation {meta['search_s']:.0f} s). {header(meta)}",
         "",
-        f"Settings chosen on a validation split of the training images (select_on_val "
-        f"below; the test set is scored once, with the chosen setting): {meta['chosen']}. "
+        f"Settings chosen on a validation split of the training images ({meta['selection']}; "
+        f"the test set is scored once, with the chosen setting): {meta['chosen']}. "
         f"{meta['defaults']}",
     ]
     for task, part in frame.groupby("task", sort=False):
@@ -701,6 +717,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
     parser.add_argument("--out", type=Path, default=RESULTS / "images.json")
     parser.add_argument("--part", choices=["fashion-mnist", "grocery"], default="fashion-mnist")
+    parser.add_argument(
+        "--reuse-selection",
+        action="store_true",
+        help="take the setting chosen by the last validation search "
+        "(results/images_selection.json) instead of searching again (~50 min)",
+    )
     args = parser.parse_args(argv)
     if args.part == "grocery":
         run_grocery(args, argv)
@@ -717,11 +739,14 @@ def main(argv: list[str] | None = None) -> None:
         params["epochs"] = 2
     if args.epochs is not None:
         params["epochs"] = args.epochs
-    began = time.perf_counter()
-    chosen, selection = select_on_validation(train, args.threads, args.quick)
-    search_s = time.perf_counter() - began
+    if args.reuse_selection:
+        chosen, selection, search_s = recorded_selection(args.out)
+    else:
+        began = time.perf_counter()
+        chosen, selection = select_on_validation(train, args.threads, args.quick)
+        search_s = time.perf_counter() - began
+        write_selection(args.out, selection, chosen, search_s, args.threads, argv)
     differ = defaults_differ(chosen)
-    write_selection(args.out, selection, chosen, search_s, args.threads, argv)
     records = [baseline(train, test, args.threads)]
     began = time.perf_counter()
     model = ImageClassifier(**chosen, **params).fit(train)
@@ -758,6 +783,9 @@ def main(argv: list[str] | None = None) -> None:
         "test_images": len(test),
         "confusion_png": png.name,
         "search_s": search_s,
+        "selection": "search recorded in images_selection.md, reused by this run"
+        if args.reuse_selection
+        else "select_on_val below",
         "chosen": json.dumps({k: chosen[k] for k in SEARCH_BASE}),
         "defaults": "The model's defaults are this setting."
         if not differ
