@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shopsense.data.store import Store, StoreLocked, lock_path
+from shopsense.data.store import Store, StoreLocked, WriteLock, lock_path
 
 
 @contextmanager
@@ -95,3 +95,32 @@ def test_data_versions_count_changes_per_table(tmp_path: Path) -> None:
         assert store.data_versions() == {"events": 2, "items": 1}
         store.write_frame("items", items.assign(price=3.0), source="new price")  # an update
         assert store.data_versions() == {"events": 2, "items": 2}
+
+
+def test_a_process_holding_the_lock_makes_the_tables_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While this process holds the lock nobody else can change the tables, so later
+    connections skip the schema statements; a new holder checks them again."""
+    from shopsense.data import store as store_module
+
+    path = tmp_path / "shop.duckdb"
+    checks = []
+    add_columns = store_module._add_new_columns
+    monkeypatch.setattr(
+        store_module, "_add_new_columns", lambda con: checks.append(1) or add_columns(con)
+    )
+    with WriteLock(path):
+        for n in range(3):
+            with Store(path) as store:
+                store.write_frame("events", _events(1, f"2026-01-0{n + 1}"), source="t")
+        assert len(checks) == 1
+    with Store(path) as store:  # the lock was let go: another process may have written
+        assert store.count("events") == 3
+    assert len(checks) == 2
+    with WriteLock(path):
+        Store(path).close()
+        path.unlink()  # the file removed while the lock is held: its tables are made again
+        with Store(path) as store:
+            store.write_frame("events", _events(2), source="t", quality=False)
+            assert store.count("events") == 2
