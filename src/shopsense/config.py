@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     max_batch_users: int = Field(1000, ge=1, description="most users in one batch request")
     max_events: int = Field(1000, ge=1, description="most events in one POST")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
+    max_pending_writes: int = Field(
+        32,
+        ge=1,
+        description="event batches that may wait to be stored; beyond, POST /v1/events "
+        "answers 429 at once instead of queueing writes the store cannot keep up with",
+    )
+    dashboard_refresh_s: float = Field(
+        5.0,
+        ge=0,
+        description="dashboard figures computed from the store are refreshed at most this "
+        "often while data changes (0: at every change)",
+    )
     ann: str = Field(
         "auto",
         pattern="^(auto|on|off)$",

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopsense.serve.state import NotReady, ReadOnly, StoreBusy
+from shopsense.serve.writes import WritesBacklogged
 
 log = logging.getLogger("shopsense.serve")
 
@@ -66,6 +67,10 @@ def install_errors(app: FastAPI) -> None:
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy) -> JSONResponse:
         return problem(503, f"{exc}; retry shortly", headers={"Retry-After": "1"})
+
+    @app.exception_handler(WritesBacklogged)
+    async def backlogged(request: Request, exc: WritesBacklogged) -> JSONResponse:
+        return problem(429, str(exc), headers={"Retry-After": "1"})
 
     @app.exception_handler(ReadOnly)
     async def read_only(request: Request, exc: ReadOnly) -> JSONResponse:

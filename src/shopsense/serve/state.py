@@ -50,6 +50,7 @@ from shopsense.data.store import (
 )
 from shopsense.registry import ModelVersion, Registry
 from shopsense.serve.served import ServedModel
+from shopsense.serve.writes import Batch, GroupCommit, Stored
 from shopsense.workflows import TASK, default_model_name
 
 T = TypeVar("T")
@@ -101,6 +102,9 @@ class ServiceState:
         self._versions_read = float("-inf")
         self._follow_stop = threading.Event()
         self._follower: threading.Thread | None = None
+        self._writes = GroupCommit(
+            self._open_store, self._store_batch, self._store_lock, settings.max_pending_writes
+        )
 
     # ----------------------------------------------------------------- life
     def start(self) -> None:
@@ -213,22 +217,16 @@ class ServiceState:
 
         Times are naive UTC; a missing one (NaT) is the time of arrival, or, with an
         idempotency `key`, the arrival time of the key's first request, so a retried
-        batch stores nothing twice (`shopsense.serve.idempotency`)."""
+        batch stores nothing twice (`shopsense.serve.idempotency`). Batches of concurrent
+        requests share one store connection (`shopsense.serve.writes`); WritesBacklogged
+        when too many wait already."""
         if self.settings.read_only:
             raise ReadOnly(
                 "this service is read-only (SHOPSENSE_READ_ONLY): send events to the "
                 "service that writes the store"
             )
-        from shopsense.serve import idempotency
-
         now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        replay = False
-        with self._store_lock, self._open_store() as store:
-            if key is not None:
-                stamped = idempotency.stamp(store, key, body_sha256, now)
-                now, replay = stamped.at, stamped.replay
-            frame = frame.assign(timestamp=frame["timestamp"].fillna(pd.Timestamp(now)))
-            report = store.write_frame("events", frame, source=source, quality=False)
+        report, frame, replay = self._writes.submit(Batch(frame, source, key, body_sha256, now))
         ordered = frame.sort_values("timestamp", kind="stable")
         users = ordered["user_id"].astype(str).tolist()
         items = ordered["item_id"].astype(str).tolist()
@@ -236,6 +234,19 @@ class ServiceState:
             for served in list(self._models.values()):
                 served.add_events(users, items)
         return EventsWritten(report, len(set(users)), replay)
+
+    @staticmethod
+    def _store_batch(store: Store, batch: Batch) -> Stored:
+        """One request's events on an open store (called by the group commit)."""
+        from shopsense.serve import idempotency
+
+        now, replay = batch.now, False
+        if batch.key is not None:
+            stamped = idempotency.stamp(store, batch.key, batch.body_sha256, now)
+            now, replay = stamped.at, stamped.replay
+        frame = batch.frame.assign(timestamp=batch.frame["timestamp"].fillna(pd.Timestamp(now)))
+        report = store.write_frame("events", frame, source=batch.source, quality=False)
+        return report, frame, replay
 
     # ----------------------------------------------------------------- models
     def default_name(self) -> str:
