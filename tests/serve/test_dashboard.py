@@ -108,7 +108,8 @@ def test_plot_and_stats_are_computed_once_per_store_version(
     fresh_shop: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Page views reuse what was read; a write to the store (here, a posted event) makes
-    the next view recompute, with the new numbers, and the explorer shows the new event."""
+    the next view recompute, with the new numbers (refreshed at every change here), and
+    the explorer shows the new event."""
     calls = {"svg": 0, "stats": 0}
     draw, read = plots.activity_svg, Store.stats
 
@@ -122,7 +123,8 @@ def test_plot_and_stats_are_computed_once_per_store_version(
 
     monkeypatch.setattr(plots, "activity_svg", counting_draw)
     monkeypatch.setattr(Store, "stats", counting_stats)
-    with TestClient(create_app(fresh_shop)) as client:
+    every_change = fresh_shop.model_copy(update={"dashboard_refresh_s": 0.0})
+    with TestClient(create_app(every_change)) as client:
         first = client.get("/dashboard").text
         svg = client.get("/dashboard/plots/activity.svg")
         for _ in range(3):
@@ -352,3 +354,58 @@ def test_an_error_the_api_answers_keeps_its_status_and_sentence(web: TestClient)
     assert response.status_code == 404 and "There is no model named" in _html(response)
     response = web.get("/dashboard/explorer", params={"k": "0"})
     assert response.status_code == 422 and "k must be a whole number" in _html(response)
+
+
+class _Versions:
+    """A stand-in for the service's data versions: the one thing StoreViews reads of it."""
+
+    def __init__(self) -> None:
+        self.events = 1
+
+    def data_versions(self, *tables: str) -> tuple[int, ...]:
+        return (self.events,)
+
+
+def test_views_refresh_at_most_every_refresh_s_while_data_changes() -> None:
+    from shopsense.serve.dashboard.views import StoreViews
+
+    state, views, computed = _Versions(), StoreViews(refresh_s=0.3), []
+
+    def compute() -> int:
+        computed.append(state.events)
+        return state.events
+
+    assert views.get(state, "n", compute)[0] == 1
+    state.events = 2  # a write: within refresh_s the kept value answers
+    value, tag = views.get(state, "n", compute)
+    assert value == 1 and computed == [1]
+    time.sleep(0.35)
+    value, newer = views.get(state, "n", compute)
+    assert value == 2 and computed == [1, 2] and newer != tag
+    assert views.get(state, "n", compute)[0] == 2 and computed == [1, 2]
+
+
+def test_a_view_being_refreshed_answers_the_kept_value_without_waiting() -> None:
+    import threading
+
+    from shopsense.serve.dashboard.views import StoreViews
+
+    state, views = _Versions(), StoreViews(refresh_s=0.0)
+    views.get(state, "n", lambda: "old")
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(10)
+        return "new"
+
+    state.events = 2
+    refresher = threading.Thread(target=lambda: views.get(state, "n", slow))
+    refresher.start()
+    assert started.wait(10)
+    began = time.perf_counter()
+    assert views.get(state, "n", lambda: "never computed")[0] == "old"
+    assert time.perf_counter() - began < 1.0
+    release.set()
+    refresher.join(10)
+    assert views.get(state, "n", lambda: "never computed")[0] == "new"

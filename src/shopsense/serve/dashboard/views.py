@@ -2,13 +2,17 @@
 
 Each view names the tables it reads and is kept until one of them changes
 (`ServiceState.data_versions`): an event write makes the views of events recompute and
-leaves the others as they are. Page views after the first take a few milliseconds.
+leaves the others as they are. While events keep arriving, a view is recomputed at most
+every `dashboard_refresh_s` seconds, by one request, the others reading the value kept
+(stale while it is refreshed). Page views after the first take a few milliseconds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,18 +37,29 @@ T = TypeVar("T")
 ACTIVITY_TAIL = 0.005
 
 
+@dataclass(frozen=True)
+class _Kept:
+    version: tuple[int, ...]
+    value: Any
+    at: float  # time.monotonic() when computed
+
+
 class StoreViews:
     """What pages read from the store, each computed at most once per version of the
-    tables it reads.
+    tables it reads, and while the data keeps changing at most every `refresh_s` seconds.
 
     One per app (in `app.state`), so apps over different stores never share entries.
-    Computing holds a lock: concurrent first views wait for one computation instead of
-    each running the same queries.
+    A first view waits for one computation (concurrent first views share it). Once a
+    value exists, a view never waits: after a change it gets the kept value while it is
+    younger than `refresh_s` or while another request is recomputing it, so a stream
+    of event writes cannot make every page view recompute the overview.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[str, tuple[tuple[int, ...], Any]] = {}
+    def __init__(self, refresh_s: float = 0.0) -> None:
+        self.refresh_s = refresh_s
+        self._guard = threading.Lock()
+        self._values: dict[str, _Kept] = {}
+        self._computing: dict[str, threading.Lock] = {}
 
     def get(
         self,
@@ -53,20 +68,41 @@ class StoreViews:
         compute: Callable[[], T],
         tables: Sequence[str] = tuple(TABLES),
     ) -> tuple[T, str]:
-        """The cached value of `key` and a tag of the data versions it was computed from."""
+        """The value of `key` and a tag of the data versions it was computed from."""
         version = state.data_versions(*tables)
-        with self._lock:
+        with self._guard:
             kept = self._values.get(key)
-            if kept is None or kept[0] != version:
-                kept = self._values[key] = (version, compute())
-            tag = format(hash((key, version)) & 0xFFFFFFFFFFFF, "x")
-            return kept[1], tag
+            computing = self._computing.setdefault(key, threading.Lock())
+        if kept is not None and self._fresh_enough(kept, version):
+            return kept.value, _tag(key, kept.version)
+        if kept is not None and not computing.acquire(blocking=False):
+            return kept.value, _tag(key, kept.version)  # being refreshed: no waiting
+        if kept is None:
+            computing.acquire()
+        try:
+            with self._guard:
+                kept = self._values.get(key)
+            if kept is None or kept.version != version:
+                kept = _Kept(version, compute(), time.monotonic())
+                with self._guard:
+                    self._values[key] = kept
+            return kept.value, _tag(key, kept.version)
+        finally:
+            computing.release()
+
+    def _fresh_enough(self, kept: _Kept, version: tuple[int, ...]) -> bool:
+        return kept.version == version or time.monotonic() - kept.at < self.refresh_s
+
+
+def _tag(key: str, version: tuple[int, ...]) -> str:
+    return format(hash((key, version)) & 0xFFFFFFFFFFFF, "x")
 
 
 def _views(request: Request) -> StoreViews:
     views = getattr(request.app.state, "dashboard_views", None)
     if views is None:
-        views = request.app.state.dashboard_views = StoreViews()
+        refresh_s = service_state(request).settings.dashboard_refresh_s
+        views = request.app.state.dashboard_views = StoreViews(refresh_s)
     return views
 
 
