@@ -1,6 +1,6 @@
 """`python -m shopsense` runs the command line, for environments without the script on PATH."""
 
-from shopsense.cli import app
+from shopsense.cli import main
 
 if __name__ == "__main__":
-    app(prog_name="shopsense")
+    main()

@@ -656,8 +656,16 @@ def serve(
             lock.release()
 
 
-def main() -> None:  # pragma: no cover - entry point
-    app(prog_name="shopsense")
+def main() -> None:
+    """The `shopsense` command. A store that another process writes is refused by every
+    command that writes it with one line naming the holder, never a traceback."""
+    from shopsense.data.store import StoreLocked
+
+    try:
+        app(prog_name="shopsense")
+    except StoreLocked as e:
+        _fail(f"{e}\nnothing was written")
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,6 +39,8 @@ def test_body_limit_by_content_length_and_by_stream(fresh_shop):
         big = b"{" + b" " * 5000 + b"}"
         r = c.post("/v1/events", content=big, headers={"X-API-Key": KEY})
         assert r.status_code == 413
+        assert r.headers["content-type"] == "application/problem+json"  # like every error
+        assert r.json()["status"] == 413 and "2048 bytes" in r.json()["detail"]
 
         def chunks():  # no Content-Length: counted while reading
             for _ in range(10):

@@ -121,7 +121,7 @@ EVENTS = Table(
         Column("item_id", S, True, "on which item"),
         Column("event_type", S, True, "view, cart, purchase or rating", tuple(EventType)),
         Column("value", F, False, "rating value, or quantity for purchases; empty means 1"),
-        Column("timestamp", T, True, "when (naive shop-local time)"),
+        Column("timestamp", T, True, "when, in UTC (an offset in the input is converted)"),
         Column("session_id", S, False, "browsing session, if known"),
     ),
     # A log row is identified by everything it says: the same line loaded twice is one row.

@@ -272,26 +272,21 @@ class BodyLimit:
 async def _refuse(
     send: Send, code: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
+    """A problem document (RFC 9457), as the app's own errors are, sent by middleware."""
     import json
+    from http import HTTPStatus
 
-    body = json.dumps({"detail": message}).encode()
+    problem = {"type": "about:blank", "title": HTTPStatus(code).phrase, "status": code,
+               "detail": message}  # fmt: skip
     await send(
         {
             "type": "http.response.start",
             "status": code,
-            "headers": [(b"content-type", b"application/json"), *(headers or [])],
+            "headers": [(b"content-type", b"application/problem+json"), *(headers or [])],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": json.dumps(problem).encode()})
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = b'{"detail":"request body larger than %d bytes"}' % limit
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await _refuse(send, 413, f"request body larger than {limit} bytes")
