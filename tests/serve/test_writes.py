@@ -1,6 +1,6 @@
-"""Event batches of concurrent requests share one store connection (a group commit): each
-keeps its own report, a bad batch fails alone, and beyond the bound a request is refused
-at once (HTTP 429) instead of queueing."""
+"""Event batches of concurrent requests share one store connection (a group commit by one
+writer thread): each keeps its own report, a bad batch fails alone, and beyond the bound a
+request is refused at once (HTTP 429) instead of queueing."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _submit_all(commit: GroupCommit, batches: list[Batch]) -> dict[str, object]:
 
     def run(batch: Batch) -> None:
         try:
-            out[batch.source] = commit.submit(batch)[0]
+            out[batch.source] = commit.submit(batch).result(30)[0]
         except Exception as e:
             out[batch.source] = e
 
@@ -75,6 +75,7 @@ def test_waiting_batches_are_stored_through_one_connection(tmp_path: Path) -> No
         _wait_pending(commit, len(batches))
     for t in threads:
         t.join(10)
+    commit.close()
     assert commit.groups == 1 and commit.batches == 6
     assert [out[b.source].rows_inserted for b in batches] == [1, 2, 3, 4, 5, 6]
     with Store(path, read_only=True) as store:
@@ -147,3 +148,17 @@ def test_the_service_answers_429_with_retry_after_when_writes_back_up(fresh_shop
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "MAX_PENDING_WRITES" in refused.json()["detail"]
     assert answers == [201]
+
+
+def test_closing_stores_what_waits_then_refuses_more(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    lock = threading.Lock()
+    commit = GroupCommit(lambda: Store(path), _write, lock, limit=16)
+    with lock:
+        waiting = [commit.submit(_batch(f"u{i}")) for i in range(3)]
+        closer = threading.Thread(target=commit.close)
+        closer.start()
+    closer.join(30)
+    assert [f.result(0)[0].rows_inserted for f in waiting] == [2, 2, 2]
+    with pytest.raises(RuntimeError, match="stopping"):
+        commit.submit(_batch("late"))

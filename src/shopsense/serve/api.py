@@ -3,6 +3,7 @@ events, user histories and the model registry."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -281,7 +282,7 @@ def history(
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_key)],
 )
-def post_events(
+async def post_events(
     state: State,
     body: s.EventsIn,
     idempotency_key: Annotated[
@@ -314,15 +315,17 @@ def post_events(
             "session_id": [e.session_id for e in body.events],
         }
     )
-    try:
-        written = state.write_events(
-            frame,
-            source="POST /v1/events",
-            key=idempotency_key,
-            body_sha256=idempotency.digest(body.model_dump_json().encode()),
-        )
+    queued = state.submit_events(
+        frame,
+        source="POST /v1/events",
+        key=idempotency_key,
+        body_sha256=idempotency.digest(body.model_dump_json().encode()),
+    )
+    try:  # awaited without a worker thread: queued writes leave the threads to reads
+        stored = await asyncio.wrap_future(queued)
     except (IngestError, idempotency.KeyReused) as e:
         raise HTTPException(422, str(e)) from None
+    written = await run_in_threadpool(state.apply_events, stored)
     state.metrics.events.inc(written.report.rows_inserted)
     for name, served in state.loaded().items():
         state.metrics.live_users.labels(name).set(served.live_users)

@@ -12,6 +12,7 @@ the rows with the recorded stamp. A key sent again with a different batch is ref
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,10 @@ _DDL = (
     "body_sha256 VARCHAR NOT NULL, stamped_at TIMESTAMP NOT NULL, "
     "received_at TIMESTAMP NOT NULL)"
 )
+
+
+#: open stores whose connection has made the batches table already
+_READY: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
 class KeyReused(ValueError):
@@ -44,7 +49,9 @@ def digest(body: bytes) -> str:
 def stamp(store: Store, key: str, body_sha256: str, now: datetime) -> Stamp:
     """The stamp of batch `key`: recorded now on first sight, the recorded one on a retry."""
     con = store.connection
-    con.execute(_DDL).fetchall()  # fetch all: DuckDB refuses new work on an unfinished result
+    if store not in _READY:  # once per connection: a group commit stamps many batches
+        con.execute(_DDL).fetchall()  # fetch all: DuckDB refuses new work on unfinished results
+        _READY.add(store)
     rows = con.execute(
         "SELECT body_sha256, stamped_at FROM _event_batches WHERE key = ?", [key]
     ).fetchall()

@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,7 +124,8 @@ class ServiceState:
             self._write_lock = WriteLock(self.settings.store_path, "shopsense serve").acquire()
 
     def stop(self) -> None:
-        """Release the write lock (or stop following)."""
+        """Store the events still queued, release the write lock (or stop following)."""
+        self._writes.close()
         self._follow_stop.set()
         if self._follower is not None:
             self._follower.join(timeout=10)
@@ -220,13 +222,25 @@ class ServiceState:
         batch stores nothing twice (`shopsense.serve.idempotency`). Batches of concurrent
         requests share one store connection (`shopsense.serve.writes`); WritesBacklogged
         when too many wait already."""
+        stored = self.submit_events(frame, source, key=key, body_sha256=body_sha256).result()
+        return self.apply_events(stored)
+
+    def submit_events(
+        self, frame: pd.DataFrame, source: str, *, key: str | None = None, body_sha256: str = ""
+    ) -> Future[Stored]:
+        """Queue events for the writer (see `write_events`); the future gives what storing
+        them did, to pass to `apply_events`. A request awaits it without a thread."""
         if self.settings.read_only:
             raise ReadOnly(
                 "this service is read-only (SHOPSENSE_READ_ONLY): send events to the "
                 "service that writes the store"
             )
         now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        report, frame, replay = self._writes.submit(Batch(frame, source, key, body_sha256, now))
+        return self._writes.submit(Batch(frame, source, key, body_sha256, now))
+
+    def apply_events(self, stored: Stored) -> EventsWritten:
+        """Add stored events to every loaded model's live histories."""
+        report, frame, replay = stored
         ordered = frame.sort_values("timestamp", kind="stable")
         users = ordered["user_id"].astype(str).tolist()
         items = ordered["item_id"].astype(str).tolist()

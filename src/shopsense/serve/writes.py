@@ -1,22 +1,25 @@
-"""Event batches from concurrent requests stored together: a group commit.
+"""Event batches from concurrent requests stored together, by one writer thread.
 
 Opening the store, and closing it (which checkpoints), costs more than writing a small
-batch of events. So requests do not each open the store: each puts its batch in a queue,
-and whichever request next holds the service's store lock opens the store once and
-stores every batch waiting, one transaction per batch (each keeps its own idempotency key
-and report, and a bad batch fails alone). The others find their batch stored when they
-get the lock, or wait for it.
+batch of events. So requests do not each open the store: each puts its batch in a queue
+and waits for its future, and one writer thread, whenever batches wait and the service's
+store lock is free, opens the store once and stores every batch waiting, one transaction
+per batch (each keeps its own idempotency key and report, and a bad batch fails alone).
+A waiting request holds no worker thread (the route awaits the future), so writes that
+queue up cannot take the threads reads need.
 
 The queue is bounded (`max_pending_writes`): beyond it a request is refused at once
 (`WritesBacklogged`, HTTP 429 with Retry-After) instead of waiting behind writes the
-service cannot keep up with, which would also slow every read.
+service cannot keep up with.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +29,8 @@ from shopsense.data.store import IngestReport, Store
 
 #: what storing one batch returns: its report, the frame as stored, whether it was a replay
 Stored = tuple[IngestReport, pd.DataFrame, bool]
+
+log = logging.getLogger("shopsense.serve")
 
 
 class WritesBacklogged(RuntimeError):
@@ -41,16 +46,15 @@ class Batch:
     key: str | None
     body_sha256: str
     now: datetime
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Stored | None = None
-    error: BaseException | None = None
+    future: Future[Stored] = field(default_factory=Future)
 
 
 class GroupCommit:
-    """Stores batches through one store connection per group of waiting requests.
+    """Stores batches through one store connection per group of waiting batches.
 
     `write(store, batch)` stores one batch on an open store; `open_store()` opens it;
     `lock` is the lock every user of the store connection holds (the service's store lock).
+    The writer thread starts with the first batch and ends with `close()`.
     """
 
     def __init__(
@@ -65,61 +69,83 @@ class GroupCommit:
         self._lock = lock
         self.limit = limit
         self._pending: deque[Batch] = deque()
-        self._guard = threading.Lock()
-        self.groups = 0  # how many store connections wrote batches: a check of the grouping
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.groups = 0  # store connections that wrote batches: a check of the grouping
         self.batches = 0
 
     @property
     def pending(self) -> int:
-        """Batches waiting for a connection now."""
+        """Batches waiting for the writer now."""
         return len(self._pending)
 
-    def submit(self, batch: Batch) -> Stored:
-        """Store `batch` (with any others waiting) and return what storing it did; raises
-        WritesBacklogged, without waiting, when `limit` batches are waiting already."""
-        with self._guard:
+    def submit(self, batch: Batch) -> Future[Stored]:
+        """Queue `batch`; its future gives what storing it did (or its error). Raises
+        WritesBacklogged, without queueing, when `limit` batches wait already."""
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the service is stopping: no more events are stored")
             if len(self._pending) >= self.limit:
                 raise WritesBacklogged(
                     f"{len(self._pending)} batches of events are waiting to be stored "
                     f"(the limit is {self.limit}, SHOPSENSE_MAX_PENDING_WRITES); retry shortly"
                 )
             self._pending.append(batch)
-        while not batch.done.is_set():
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="shopsense-writer", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+        return batch.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Store what waits, then stop the writer thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                if not self._pending:
+                    return  # closed and nothing left
             with self._lock:
-                if not batch.done.is_set():
-                    self._drain()
-        if batch.error is not None:
-            raise batch.error
-        assert batch.result is not None
-        return batch.result
+                self._drain()
 
     def _drain(self) -> None:
-        """Store every waiting batch on one connection (the caller holds the lock)."""
-        with self._guard:
+        """Store every waiting batch on one connection (the caller holds the lock). The
+        futures are settled once the connection is closed, so a request answered 201 has
+        its events checkpointed and the store free for the next reader."""
+        with self._wake:
             group = list(self._pending)
             self._pending.clear()
-        if not group:
-            return
-        left = iter(group)
+        outcomes: list[tuple[Batch, Stored | None, BaseException | None]] = []
         try:
             with self._open_store() as store:
                 self.groups += 1
-                for batch in left:
+                for batch in group:
                     try:
-                        batch.result = self._write(store, batch)
+                        outcomes.append((batch, self._write(store, batch), None))
                         self.batches += 1
                     except Exception as e:  # it belongs to that request alone
-                        batch.error = e
-                    finally:
-                        batch.done.set()
-        except BaseException as e:
-            for batch in left:  # the rest: the store could not be opened (or closed)
-                batch.error = e
-                batch.done.set()
-            if not isinstance(e, Exception):
-                raise
+                        outcomes.append((batch, None, e))
+        except Exception as e:  # the store could not be opened (or closed)
+            log.warning("could not store %d event batches: %s", len(group), e)
+            settled = {id(b) for b, _, _ in outcomes}
+            outcomes += [(b, None, e) for b in group if id(b) not in settled]
         finally:
+            for batch, stored, error in outcomes:
+                if error is not None:
+                    batch.future.set_exception(error)
+                else:
+                    batch.future.set_result(stored)  # type: ignore[arg-type]
             for batch in group:  # never leave a request waiting, whatever happened
-                if not batch.done.is_set():
-                    batch.error = batch.error or RuntimeError("the event batch was not stored")
-                    batch.done.set()
+                if not batch.future.done():
+                    batch.future.set_exception(RuntimeError("the event batch was not stored"))
