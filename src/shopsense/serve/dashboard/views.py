@@ -3,12 +3,13 @@
 Each view names the tables it reads and is kept until one of them changes
 (`ServiceState.data_versions`): an event write makes the views of events recompute and
 leaves the others as they are. While events keep arriving, a view is recomputed at most
-every `dashboard_refresh_s` seconds, by one request, the others reading the value kept
-(stale while it is refreshed). Page views after the first take a few milliseconds.
+every `dashboard_refresh_s` seconds, in the background, page views reading the value
+kept meanwhile. Page views after the first take a few milliseconds.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from shopsense.data.store import Store
 from shopsense.serve.dashboard import plots
 from shopsense.serve.dashboard.render import service_state
 from shopsense.serve.state import ServiceState
+
+log = logging.getLogger("shopsense.serve")
 
 #: how many example customers the explorer offers
 EXAMPLE_USERS = 8
@@ -49,10 +52,12 @@ class StoreViews:
     tables it reads, and while the data keeps changing at most every `refresh_s` seconds.
 
     One per app (in `app.state`), so apps over different stores never share entries.
-    A first view waits for one computation (concurrent first views share it). Once a
-    value exists, a view never waits: after a change it gets the kept value while it is
-    younger than `refresh_s` or while another request is recomputing it, so a stream
-    of event writes cannot make every page view recompute the overview.
+    A first view waits for one computation (concurrent first views share it). With
+    `refresh_s` > 0 a view never waits once a value exists: after a change it gets the
+    kept value, and when that is older than `refresh_s` a background thread recomputes
+    it, so a stream of event writes can neither make every page view recompute the
+    overview nor make one view in every few seconds wait for it. With `refresh_s` = 0
+    the view after a change waits for the new value (always current).
     """
 
     def __init__(self, refresh_s: float = 0.0) -> None:
@@ -73,25 +78,45 @@ class StoreViews:
         with self._guard:
             kept = self._values.get(key)
             computing = self._computing.setdefault(key, threading.Lock())
-        if kept is not None and self._fresh_enough(kept, version):
+        if kept is not None and kept.version == version:
             return kept.value, _tag(key, kept.version)
-        if kept is not None and not computing.acquire(blocking=False):
-            return kept.value, _tag(key, kept.version)  # being refreshed: no waiting
-        if kept is None:
-            computing.acquire()
-        try:
+        if kept is not None and self.refresh_s > 0:
+            old = time.monotonic() - kept.at >= self.refresh_s
+            if old and computing.acquire(blocking=False):
+                threading.Thread(
+                    target=self._refresh,
+                    args=(key, version, compute, computing),
+                    name=f"shopsense-refresh-{key}",
+                    daemon=True,
+                ).start()
+            return kept.value, _tag(key, kept.version)
+        with computing:
             with self._guard:
                 kept = self._values.get(key)
             if kept is None or kept.version != version:
-                kept = _Kept(version, compute(), time.monotonic())
-                with self._guard:
-                    self._values[key] = kept
+                kept = self._store(key, version, compute())
             return kept.value, _tag(key, kept.version)
+
+    def _refresh(
+        self,
+        key: str,
+        version: tuple[int, ...],
+        compute: Callable[[], Any],
+        computing: threading.Lock,
+    ) -> None:
+        """Recompute `key` in the background (holding `computing`, taken by the caller)."""
+        try:
+            self._store(key, version, compute())
+        except Exception:  # the kept value goes on answering; the next view tries again
+            log.exception("could not refresh the dashboard's %s", key)
         finally:
             computing.release()
 
-    def _fresh_enough(self, kept: _Kept, version: tuple[int, ...]) -> bool:
-        return kept.version == version or time.monotonic() - kept.at < self.refresh_s
+    def _store(self, key: str, version: tuple[int, ...], value: Any) -> _Kept:
+        kept = _Kept(version, value, time.monotonic())
+        with self._guard:
+            self._values[key] = kept
+        return kept
 
 
 def _tag(key: str, version: tuple[int, ...]) -> str:
