@@ -44,17 +44,23 @@ def test_which_routes_are_expensive() -> None:
     assert expensive("POST", "/v1/questions/answer") and expensive("POST", "/v1/images/classify")
     assert expensive("GET", "/v1/images/similar/x")
     assert expensive("POST", "/v1/recommendations/batch")
+    assert expensive("POST", "/v1/reviews/sentiment") and expensive("GET", "/v1/items/7/aspects")
+    assert not expensive("GET", "/v1/items/7/similar")
     assert not expensive("GET", "/v1/users/1/recommendations") and not expensive("GET", "/healthz")
 
 
 def test_a_burst_beyond_the_bucket_gets_429_with_retry_after() -> None:
     async def run() -> None:
-        limits = RateLimits(_app(), per_minute=60, burst=3, concurrent=5)
+        limits = RateLimits(_app(), per_minute=60, burst=3, concurrent=5, keys=["k1"])
         codes = [(await _call(limits, _scope()))[0] for _ in range(3)]
         assert codes == [200, 200, 200]
         code, headers = await _call(limits, _scope())
         assert code == 429 and headers[b"retry-after"] == b"1"
-        # another client (by address, or by key) has its own bucket; cheap routes are free
+        # a made-up key is no new client: it counts against its address
+        assert (await _call(limits, _scope(key=b"made-up-1")))[0] == 429
+        assert (await _call(limits, _scope(key=b"made-up-2")))[0] == 429
+        # another client (by address, or by a configured key) has its own bucket; cheap
+        # routes are free
         assert (await _call(limits, _scope(addr="10.0.0.2")))[0] == 200
         assert (await _call(limits, _scope(key=b"k1")))[0] == 200
         assert (await _call(limits, _scope(path="/v1/users/1/history")))[0] == 200

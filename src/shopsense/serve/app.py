@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         per_minute=settings.rate_per_minute,
         burst=settings.rate_burst,
         concurrent=settings.concurrent_per_client,
+        keys=[*settings.read_keys, *settings.api_keys],
     )
     app.add_middleware(ReadKeys, read_keys=settings.read_keys, write_keys=settings.api_keys)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)

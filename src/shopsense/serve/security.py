@@ -126,7 +126,8 @@ class ReadKeys:
 class RateLimits:
     """Per-client limits on expensive routes: a token bucket (`per_minute` on average,
     `burst` at once) and at most `concurrent` requests in flight. Beyond either: 429 with
-    Retry-After. A client is its key when it sends one, else its address.
+    Retry-After. A client is its key when it sends a configured one, else its address: a
+    made-up key per request must not buy a fresh bucket.
 
     `expensive(method, path)` says which requests count. Buckets live in this process
     (one service process per machine is the deployment; behind several, divide the rate)."""
@@ -138,8 +139,10 @@ class RateLimits:
         burst: int,
         concurrent: int,
         max_clients: int = 10_000,
+        keys: Iterable[SecretStr | str] = (),
     ) -> None:
         self.app = app
+        self.keys = list(keys)
         self.rate = per_minute / 60.0
         self.burst, self.concurrent, self.max_clients = float(burst), concurrent, max_clients
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
@@ -150,7 +153,7 @@ class RateLimits:
         if scope["type"] != "http" or not expensive(scope["method"], scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        client = _client(scope)
+        client = _client(scope, self.keys)
         async with self._lock:
             wait = self._take(client)
             why = f"more than {self._describe()} expensive requests from this client"
@@ -206,23 +209,28 @@ class RateLimits:
             del self._buckets[c]
 
 
-#: (method, path prefix) of the routes that cost seconds of CPU or large memory per call.
+#: (method, path prefix, path suffix) of the routes that cost seconds of CPU or large
+#: memory per call: questions, photos, batches, scoring up to 256 texts, an item's aspects
 EXPENSIVE = (
-    ("POST", "/v1/questions/"),
-    ("POST", "/v1/images/"),
-    ("GET", "/v1/images/"),
-    ("POST", "/v1/recommendations/batch"),
+    ("POST", "/v1/questions/", ""),
+    ("POST", "/v1/images/", ""),
+    ("GET", "/v1/images/", ""),
+    ("POST", "/v1/recommendations/batch", ""),
+    ("POST", "/v1/reviews/sentiment", ""),
+    ("GET", "/v1/items/", "/aspects"),
 )
 
 
 def expensive(method: str, path: str) -> bool:
     """Whether a request is rate-limited (`EXPENSIVE`)."""
-    return any(method == m and path.startswith(p) for m, p in EXPENSIVE)
+    return any(method == m and path.startswith(p) and path.endswith(end) for m, p, end in EXPENSIVE)
 
 
-def _client(scope: Scope) -> str:
+def _client(scope: Scope, keys: Iterable[SecretStr | str]) -> str:
+    """Who a request counts against: its key when that key is one of `keys`, else its
+    address (an unknown key, or none, is the address's client)."""
     key = _given_key(scope)
-    if key:  # a digest: the key itself is never kept
+    if key and _matches(key, keys):  # a digest: the key itself is never kept
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     host = (scope.get("client") or ("unknown", 0))[0]
     return f"addr:{host}"
