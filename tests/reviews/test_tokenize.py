@@ -42,6 +42,26 @@ def test_language_detection() -> None:
         assert detect_language(nothing) == "und"
 
 
+def test_latin_script_languages_are_told_apart_from_english() -> None:
+    """French or German reviews are not English: they must not reach the English model."""
+    assert detect_language("Die Qualität ist leider sehr schlecht, nie wieder.") == "de"
+    assert detect_language("Très belle robe, je la recommande") == "fr"
+    assert detect_language("La talla es muy pequeña") == "es"
+    assert detect_language("Bardzo ładna sukienka, polecam") == "pl"
+    assert detect_language("Heel mooi en snel geleverd") == "nl"
+    # short English is English: too few words to be sure of anything else
+    for text in ("Great!", "Love it", "ok", "Too small, returned.", "Where is the charger port?"):
+        assert detect_language(text) == "en", text
+
+
+def test_english_reviews_stay_english(en_reviews, shop_reviews) -> None:
+    """4,000 real English clothing reviews and the test shop's own: none is taken for
+    another language (a false alarm would refuse a customer's review)."""
+    texts = [*en_reviews["text"], *shop_reviews.loc[shop_reviews["language"] == "en", "text"]]
+    assert len(texts) > 4000
+    assert [t for t in texts if detect_language(t) != "en"] == []
+
+
 def test_vocabulary_encodes_head_and_tail_and_saves_as_json() -> None:
     tok = Tokenizer()
     docs = tok.batch(["good good bad", "good 好", "bad 好 好"])

@@ -105,3 +105,39 @@ def test_load_a_source_into_the_store(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("shopsense.data.sources.SOURCES", {"tiny": lambda root: fake})
     reports = workflows.load(Settings(store_path=tmp_path / "s.duckdb"), "tiny")
     assert reports[0].rows_inserted == 1
+
+
+def test_a_question_the_encoder_cannot_read_is_refused(shop: Settings) -> None:
+    item = str(_first_qa_item(shop))
+    with pytest.raises(workflows.QuestionLanguage, match=r"'zh'.*bm25"):
+        workflows.ask(shop, "这个适合我的冰箱吗？", item)
+    with pytest.raises(workflows.QuestionLanguage, match="'de'"):
+        workflows.ask(shop, "Passt dieser Filter in meinen Kühlschrank?", item)
+    assert len(workflows.ask(shop, "这个适合我的冰箱吗？", item, k=2, method="bm25")) == 2
+
+
+def test_aspects_read_one_language_and_say_how_many_reviews_they_left_out(
+    shop: Settings, en_reviews, tmp_path
+) -> None:
+    """An item with English reviews and a few German ones: the German ones are not scored
+    by the English model, and the answer says they were left out."""
+    import shutil
+
+    settings = shop.model_copy(update={"store_path": tmp_path / "shop.duckdb"})
+    shutil.copy(shop.store_path, settings.store_path)
+    item = en_reviews["item_id"].value_counts().index[0]
+    german = pd.DataFrame(
+        {
+            "review_id": ["de-1", "de-2"],
+            "item_id": [item, item],
+            "text": ["Die Passform ist schlecht.", "Das Aussehen ist wunderbar."],
+            "language": ["de", "de"],
+        }
+    )
+    with Store(settings.store_path) as store:
+        store.write_frame("reviews", conform("reviews", german), source="german")
+    summary = workflows.item_aspects(settings, item)
+    assert summary.attrs == {"language": "en", "left_out": 2}
+    examples = [e["review_id"] for col in ("praised_in", "complained_in") for x in summary[col]
+                for e in x]  # fmt: skip
+    assert not {"de-1", "de-2"} & set(examples)

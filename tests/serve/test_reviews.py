@@ -82,3 +82,8 @@ def test_answers_carry_sources_that_exist(client: TestClient) -> None:
     assert bad.status_code == 422
     missing = client.post("/v1/questions/answer", json=body | {"item_id": "none"})
     assert missing.status_code == 404
+    # the passage encoder reads English: a Chinese question is refused, not mis-answered
+    chinese = client.post("/v1/questions/answer", json=body | {"question": "能放多久？"})
+    assert chinese.status_code == 422 and "bm25" in chinese.json()["detail"]
+    by_words = body | {"question": "能放多久？", "method": "bm25"}
+    assert client.post("/v1/questions/answer", json=by_words).status_code == 200

@@ -107,7 +107,11 @@ def aspects_cmd(
         raise fail(str(e).strip("'\"")) from None
     for col in ("praised_in", "complained_in"):
         frame[col] = frame[col].map(lambda ex: " | ".join(e["sentence"] for e in ex))
+    left_out = frame.attrs.get("left_out", 0)
     print_frame(frame, title=f"aspects of {item}", decimals={"praise_share": 2})
+    if left_out:
+        language = frame.attrs.get("language")
+        console.print(f"[dim]read in {language}; {left_out} reviews in other languages left out[/]")
 
 
 @app.command("reply")

@@ -133,6 +133,11 @@ class UnsupportedLanguage(ValueError):
 EMPTY = "empty"
 
 
+class QuestionLanguage(ValueError):
+    """A question the chosen answer method cannot read (empty, or not English for the
+    embedding encoder)."""
+
+
 def _language_name(code: str) -> str:
     if code == "und":
         return "no language that can be told (no letters)"
@@ -218,20 +223,24 @@ def item_aspects(settings: Settings, item_id: str, *, examples: int = 2) -> pd.D
     reviews = _reviews(settings, where=f"item_id = '{quote(item_id)}'")
     if reviews.empty:
         raise KeyError(f"no reviews of item {item_id!r} in the store")
-    language = (
-        str(reviews["language"].mode().iloc[0]) if reviews["language"].notna().any() else "en"
-    )
+    languages = reviews["language"].fillna("en").astype(str)
+    language = str(languages.mode().iloc[0])
     try:
         model, _ = sentiment_model(settings, language)
     except (FileNotFoundError, UnsupportedLanguage):
         model = None  # the reviews' own ratings mark praise and complaints
+    # Aspect phrases are read in the item's main language, by its model: reviews in other
+    # languages are left out (never scored by a model of another language), and counted.
+    kept = reviews[languages == language]
     extractor = AspectExtractor(sentiment=model)
-    return extractor.summarize(
-        list(reviews["text"]),
-        review_ids=list(reviews["review_id"]),
-        labels=list(review_labels(reviews)),
+    frame = extractor.summarize(
+        list(kept["text"]),
+        review_ids=list(kept["review_id"]),
+        labels=list(review_labels(kept)),
         examples=examples,
     )
+    frame.attrs |= {"language": language, "left_out": int(len(reviews) - len(kept))}
+    return frame
 
 
 def reply(settings: Settings, *, review_id: str | None = None, text: str | None = None):
@@ -274,6 +283,13 @@ def ask(
     from shopsense.reviews.qa import AnswerIndex
     from shopsense.reviews.qa_cache import passage_index, shared_encoder
 
+    language = detect_language(question) if question.strip() else EMPTY
+    if method != "bm25" and language != "en":  # embedding and hybrid read its vector
+        what = "is empty" if language == EMPTY else f"is in {_language_name(language)}"
+        raise QuestionLanguage(
+            f"the question {what}: the passage encoder (all-MiniLM-L6-v2) reads English "
+            "only; ask in English, or with method=bm25, which matches words in any language"
+        )
     encoder = shared_encoder()
     if method == "bm25":  # no embeddings needed: read the item's passages only
         with open_store(settings) as store:

@@ -71,6 +71,10 @@ class AspectOut(BaseModel):
 class AspectsOut(BaseModel):
     item_id: str
     aspects: list[AspectOut]
+    language: str | None = Field(None, description="the language the aspects were read in")
+    reviews_left_out: int = Field(
+        0, description="reviews in other languages, not read (no model of theirs is used)"
+    )
 
 
 class QuestionIn(BaseModel):
@@ -137,7 +141,12 @@ def aspects(
     for r in rows:
         if r["praise_share"] != r["praise_share"]:  # NaN: no polar mention
             r["praise_share"] = None
-    return AspectsOut(item_id=item_id, aspects=[AspectOut(**r) for r in rows])  # type: ignore[arg-type]
+    return AspectsOut(
+        item_id=item_id,
+        aspects=[AspectOut(**r) for r in rows],  # type: ignore[arg-type]
+        language=frame.attrs.get("language"),
+        reviews_left_out=frame.attrs.get("left_out", 0),
+    )
 
 
 @router.post("/questions/answer", response_model=AnswerOut)
@@ -160,6 +169,8 @@ def answer(body: QuestionIn, request: Request) -> AnswerOut:
         raise NotReady(str(e)) from None
     except KeyError as e:
         raise HTTPException(404, str(e).strip("'\"")) from None
+    except workflows.QuestionLanguage as e:
+        raise HTTPException(422, str(e)) from None
     passages = [
         Passage(
             rank=int(r["rank"]),
