@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
 from shopsense.data.ingest import IngestError
 from shopsense.data.schema import TABLES
@@ -212,3 +213,61 @@ def test_large_file_loads_fast(store: Store, tmp_path: Path) -> None:
     assert (second.rows_inserted, second.rows_skipped_existing) == (0, n)
     assert store.count("events") == n
     assert elapsed < 15, f"two 100k-row ingests took {elapsed:.1f}s"
+
+
+def _event_frames(rng: np.random.Generator, n_frames: int) -> list[pd.DataFrame]:
+    """Small event batches that overlap: repeats inside a batch, across batches, and
+    empty values in key columns."""
+    frames = []
+    for _ in range(n_frames):
+        n = int(rng.integers(1, 6))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": [f"u{rng.integers(3)}" for _ in range(n)],
+                    "item_id": [f"i{rng.integers(3)}" for _ in range(n)],
+                    "event_type": ["view"] * n,
+                    "value": [None if rng.random() < 0.5 else 2.0 for _ in range(n)],
+                    "timestamp": pd.to_datetime("2026-03-01")
+                    + pd.to_timedelta(rng.integers(0, 3, n), "h"),
+                    "session_id": [None if rng.random() < 0.5 else "s1" for _ in range(n)],
+                }
+            )
+        )
+    return frames
+
+
+def _stored_events(store: Store) -> pd.DataFrame:
+    columns = list(TABLES["events"].column_names)
+    events = store.read("events").astype(object).where(lambda f: f.notna(), None)
+    return events.sort_values(columns, key=lambda c: c.astype(str)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_frames_written_together_equal_frames_written_one_after_the_other(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    first, frames = _event_frames(rng, 3), _event_frames(rng, 8)
+    sources = [f"batch {i}" for i in range(len(frames))]
+    with Store(tmp_path / "one.duckdb") as one, Store(tmp_path / "group.duckdb") as group:
+        for f in first:  # some rows are stored already
+            one.write_frame("events", f, source="before", quality=False)
+            group.write_frame("events", f, source="before", quality=False)
+        alone = [one.write_frame("events", f, source=s, quality=False)
+                 for f, s in zip(frames, sources, strict=True)]  # fmt: skip
+        together = group.write_frames("events", frames, sources=sources)
+        assert [(r.rows_inserted, r.rows_skipped_existing) for r in together] == [
+            (r.rows_inserted, r.rows_skipped_existing) for r in alone
+        ]
+        assert_frame_equal(_stored_events(one), _stored_events(group))
+        assert group.data_versions()["events"] == 4  # one write for the whole group
+
+
+def test_a_faulty_frame_in_a_group_fails_alone(tmp_path: Path) -> None:
+    frames = _event_frames(np.random.default_rng(0), 3)
+    frames[1] = frames[1].assign(event_type="teleport")
+    with Store(tmp_path / "s.duckdb") as store:
+        out = store.write_frames("events", frames, sources=["a", "b", "c"])
+        assert isinstance(out[1], IngestError) and "teleport" in str(out[1])
+        assert out[0].rows_inserted + out[2].rows_inserted == store.count("events") > 0

@@ -36,9 +36,11 @@ def _batch(user: str, n: int = 2, item: str | None = "i1") -> Batch:
     return Batch(frame, f"request of {user}", None, "", NOW)
 
 
-def _write(store: Store, batch: Batch):  # type: ignore[no-untyped-def]
-    report = store.write_frame("events", batch.frame, source=batch.source, quality=False)
-    return report, batch.frame, False
+def _write(store: Store, batches: list[Batch]):  # type: ignore[no-untyped-def]
+    frames = [b.frame for b in batches]
+    reports = store.write_frames("events", frames, sources=[b.source for b in batches])
+    return [r if isinstance(r, Exception) else (r, b.frame, False)
+            for r, b in zip(reports, batches, strict=True)]  # fmt: skip
 
 
 def _submit_all(commit: GroupCommit, batches: list[Batch]) -> dict[str, object]:
@@ -162,3 +164,25 @@ def test_closing_stores_what_waits_then_refuses_more(tmp_path: Path) -> None:
     assert [f.result(0)[0].rows_inserted for f in waiting] == [2, 2, 2]
     with pytest.raises(RuntimeError, match="stopping"):
         commit.submit(_batch("late"))
+
+
+def test_a_retry_in_the_same_group_as_its_first_try_stores_nothing_twice(fresh_shop) -> None:
+    from shopsense.serve.state import ServiceState
+
+    state = ServiceState(fresh_shop)
+    events = pd.DataFrame(
+        {"user_id": ["walk-in"] * 2, "item_id": ["22423", "22699"], "event_type": ["view"] * 2,
+         "value": [None] * 2, "timestamp": pd.to_datetime([None, None]),
+         "session_id": [None] * 2}
+    )  # fmt: skip
+    with state._store_lock:  # both tries wait for the same connection
+        tries = [state.submit_events(events, "api", key="batch-7", body_sha256="b7")
+                 for _ in range(2)]  # fmt: skip
+        someone = events.assign(user_id="someone-else")
+        other = state.submit_events(someone, "api", key="batch-8", body_sha256="b8")
+    (first, _, replay1), (second, _, replay2) = (t.result(30) for t in tries)
+    assert (first.rows_inserted, replay1) == (2, False)
+    assert (second.rows_inserted, second.rows_skipped_existing, replay2) == (0, 2, True)
+    assert other.result(30)[0].rows_inserted == 2
+    assert state._writes.groups == 1
+    state.stop()

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -207,6 +208,86 @@ class Store:
         spec = table_named(table)
         checked = check_frame(frame, spec, source=source, line_offset=1, unit="row")
         return self._apply(checked, reject_path, quality=quality)
+
+    def write_frames(
+        self, table: str, frames: Sequence[pd.DataFrame], *, sources: Sequence[str]
+    ) -> list[IngestReport | Exception]:
+        """Several small frames (the service's concurrent event batches) in one validation
+        and one transaction, each with its own report, as if written one after the other
+        by `write_frame(..., quality=False)`: a row already stored, or stored by an earlier
+        frame of the group, is skipped. If any frame has a fault, each is written on its
+        own instead, so the faulty one fails alone (its IngestError in its place)."""
+        spec = table_named(table)
+        if spec.upsert or len(frames) < 2:
+            return [self._each(table, f, s) for f, s in zip(frames, sources, strict=True)]
+        whole = pd.concat(list(frames), ignore_index=True)
+        checked = check_frame(whole, spec, source=", ".join(sources), line_offset=1, unit="row")
+        if checked.fatal or checked.problem_count or len(checked.good) != len(whole):
+            return [self._each(table, f, s) for f, s in zip(frames, sources, strict=True)]
+        good = checked.good.reset_index(drop=True)
+        owner = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+        con, target = self.connection, _quote(spec.name)
+        incoming = f"_incoming_{uuid.uuid4().hex}"
+        con.register(
+            incoming,
+            _to_arrow(good, spec).append_column(
+                "_row", pa.array(np.arange(len(good), dtype=np.int64))
+            ),
+        )
+        same = " AND ".join(f"o.{_quote(c)} IS NOT DISTINCT FROM n.{_quote(c)}" for c in spec.key)
+        try:
+            _run(con, "BEGIN TRANSACTION")
+            try:
+                found = _run(
+                    con,
+                    f"SELECT _row FROM {incoming} n WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {target} o WHERE {same}) ORDER BY _row",
+                )
+                fresh = np.array([r[0] for r in found], dtype=np.int64)
+                keep = _first_frame_only(good, owner, fresh, spec.key)
+                if len(keep):
+                    columns = ", ".join(_quote(c) for c in spec.column_names)
+                    kept = f"_kept_{uuid.uuid4().hex}"
+                    con.register(kept, pa.table({"_row": pa.array(keep)}))
+                    try:
+                        _run(
+                            con,
+                            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM "
+                            f"{incoming} WHERE _row IN (SELECT _row FROM {kept})",
+                        )
+                    finally:
+                        con.unregister(kept)
+                version = self._bump(spec.name) if len(keep) else None
+                _run(con, "COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    _run(con, "ROLLBACK")
+                raise
+        finally:
+            con.unregister(incoming)
+        if version is not None:
+            _remember_version(self.path, spec.name, version)
+        inserted = np.bincount(owner[keep], minlength=len(frames))
+        return [
+            IngestReport(
+                table=spec.name,
+                source=source,
+                rows_read=len(frame),
+                rows_inserted=int(n),
+                rows_updated=0,
+                rows_skipped_existing=len(frame) - int(n),
+                rows_rejected=0,
+                reject_path=None,
+                warnings=tuple(checked.warnings),
+            )
+            for frame, source, n in zip(frames, sources, inserted, strict=True)
+        ]
+
+    def _each(self, table: str, frame: pd.DataFrame, source: str) -> IngestReport | Exception:
+        try:
+            return self.write_frame(table, frame, source=source, quality=False)
+        except IngestError as e:
+            return e
 
     def _apply(
         self, checked: Checked, reject_path: str | Path | None, *, quality: bool = True
@@ -472,6 +553,20 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
                     f"ALTER TABLE {_quote(spec.name)} ADD COLUMN {_quote(column.name)} "
                     f"{column.type.value}",
                 )
+
+
+def _first_frame_only(
+    good: pd.DataFrame, owner: np.ndarray, fresh: np.ndarray, key: Sequence[str]
+) -> np.ndarray:
+    """Of the rows not stored yet (`fresh`, positions in `good`), those to insert: a row
+    whose key an earlier frame of the group also holds is that frame's (written one after
+    the other, the later frame would find it stored); repeats inside one frame all stay,
+    as `write_frame` keeps them."""
+    if not len(fresh):
+        return fresh
+    groups = good.iloc[fresh].groupby(list(key), dropna=False, sort=False).ngroup()
+    first = pd.Series(owner[fresh]).groupby(groups.to_numpy()).transform("min").to_numpy()
+    return fresh[owner[fresh] == first]
 
 
 def _typed(values: pd.Series, kind: ColumnType) -> pd.Series:

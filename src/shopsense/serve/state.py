@@ -104,7 +104,7 @@ class ServiceState:
         self._follow_stop = threading.Event()
         self._follower: threading.Thread | None = None
         self._writes = GroupCommit(
-            self._open_store, self._store_batch, self._store_lock, settings.max_pending_writes
+            self._open_store, self._store_group, self._store_lock, settings.max_pending_writes
         )
 
     # ----------------------------------------------------------------- life
@@ -250,17 +250,35 @@ class ServiceState:
         return EventsWritten(report, len(set(users)), replay)
 
     @staticmethod
-    def _store_batch(store: Store, batch: Batch) -> Stored:
-        """One request's events on an open store (called by the group commit)."""
+    def _store_group(store: Store, batches: list[Batch]) -> list[Stored | Exception]:
+        """Requests' events on an open store (called by the group commit): each batch's
+        idempotency stamp, then every batch in one validation and one transaction."""
         from shopsense.serve import idempotency
 
-        now, replay = batch.now, False
-        if batch.key is not None:
-            stamped = idempotency.stamp(store, batch.key, batch.body_sha256, now)
-            now, replay = stamped.at, stamped.replay
-        frame = batch.frame.assign(timestamp=batch.frame["timestamp"].fillna(pd.Timestamp(now)))
-        report = store.write_frame("events", frame, source=batch.source, quality=False)
-        return report, frame, replay
+        out: list[Stored | Exception | None] = [None] * len(batches)
+        frames: dict[int, tuple[pd.DataFrame, bool]] = {}
+        for i, batch in enumerate(batches):
+            now, replay = batch.now, False
+            if batch.key is not None:
+                try:
+                    stamped = idempotency.stamp(store, batch.key, batch.body_sha256, now)
+                except idempotency.KeyReused as e:
+                    out[i] = e
+                    continue
+                now, replay = stamped.at, stamped.replay
+            stamp = pd.Timestamp(now)
+            frames[i] = (
+                batch.frame.assign(timestamp=batch.frame["timestamp"].fillna(stamp)),
+                replay,
+            )
+        written = store.write_frames(
+            "events",
+            [frame for frame, _ in frames.values()],
+            sources=[batches[i].source for i in frames],
+        )
+        for (i, (frame, replay)), report in zip(frames.items(), written, strict=True):
+            out[i] = report if isinstance(report, Exception) else (report, frame, replay)
+        return out  # type: ignore[return-value]
 
     # ----------------------------------------------------------------- models
     def default_name(self) -> str:

@@ -3,8 +3,9 @@
 Opening the store, and closing it (which checkpoints), costs more than writing a small
 batch of events. So requests do not each open the store: each puts its batch in a queue
 and waits for its future, and one writer thread, whenever batches wait and the service's
-store lock is free, opens the store once and stores every batch waiting, one transaction
-per batch (each keeps its own idempotency key and report, and a bad batch fails alone).
+store lock is free, opens the store once and stores every batch waiting, in one
+validation and one transaction (`Store.write_frames`: each batch keeps its own
+idempotency key and report, and a bad batch fails alone).
 A waiting request holds no worker thread (the route awaits the future), so writes that
 queue up cannot take the threads reads need.
 
@@ -52,7 +53,8 @@ class Batch:
 class GroupCommit:
     """Stores batches through one store connection per group of waiting batches.
 
-    `write(store, batch)` stores one batch on an open store; `open_store()` opens it;
+    `write(store, batches)` stores batches on an open store, returning each one's result
+    or its exception in order; `open_store()` opens it;
     `lock` is the lock every user of the store connection holds (the service's store lock).
     The writer thread starts with the first batch and ends with `close()`.
     """
@@ -60,7 +62,7 @@ class GroupCommit:
     def __init__(
         self,
         open_store: Callable[[], Store],
-        write: Callable[[Store, Batch], Stored],
+        write: Callable[[Store, list[Batch]], list[Stored | Exception]],
         lock: threading.Lock,
         limit: int,
     ) -> None:
@@ -130,12 +132,13 @@ class GroupCommit:
         try:
             with self._open_store() as store:
                 self.groups += 1
-                for batch in group:
-                    try:
-                        outcomes.append((batch, self._write(store, batch), None))
+                results = self._write(store, group)
+                for batch, result in zip(group, results, strict=True):
+                    if isinstance(result, Exception):  # it belongs to that request alone
+                        outcomes.append((batch, None, result))
+                    else:
+                        outcomes.append((batch, result, None))
                         self.batches += 1
-                    except Exception as e:  # it belongs to that request alone
-                        outcomes.append((batch, None, e))
         except Exception as e:  # the store could not be opened (or closed)
             log.warning("could not store %d event batches: %s", len(group), e)
             settled = {id(b) for b, _, _ in outcomes}
