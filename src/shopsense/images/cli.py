@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from shopsense.cli_common import ModelsOpt, StoreOpt, console, fail, print_frame, settings
+from shopsense.cli_common import (
+    ModelsOpt,
+    StoreOpt,
+    console,
+    fail,
+    print_frame,
+    settings,
+    working,
+)
 
 app = typer.Typer(
     help="Product photos: categories, look-alikes, catalogue checks.", no_args_is_help=True
@@ -157,7 +165,10 @@ def check(
     from shopsense.images import workflows
 
     try:
-        run = workflows.check(settings(store, models_dir), name=name, min_confidence=min_confidence)
+        with working("classifying every item's photo"):
+            run = workflows.check(
+                settings(store, models_dir), name=name, min_confidence=min_confidence
+            )
     except (FileNotFoundError, ValueError) as e:
         raise fail(str(e)) from None
     console.print(f"{len(run.flags):,} of {run.checked:,} items flagged; all in {run.path}")

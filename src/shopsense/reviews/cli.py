@@ -34,7 +34,8 @@ def load_cmd(
     from shopsense.reviews import workflows
 
     try:
-        reports = workflows.load(settings(store), source, root)
+        with working(f"reading {source}"):
+            reports = workflows.load(settings(store), source, root)
     except (KeyError, FileNotFoundError, ValueError) as e:
         raise fail(str(e)) from None
     for report in reports:
