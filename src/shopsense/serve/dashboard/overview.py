@@ -7,7 +7,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from shopsense.serve.dashboard.render import page, page_router, problem
-from shopsense.serve.dashboard.views import activity_plot_svg, quality_reports, store_stats
+from shopsense.serve.dashboard.views import (
+    activity_plot_svg,
+    activity_range,
+    quality_reports,
+    store_stats,
+)
 from shopsense.serve.state import NotReady, StoreBusy
 
 router = page_router()
@@ -15,13 +20,23 @@ router = page_router()
 
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request) -> Response:
-    """Store statistics and weekly activity."""
+    """Store statistics and weekly activity; the time range is the chart's, without the
+    stray dates it leaves out (the raw first and last rows are in the tables below)."""
     try:
         stats, tag = store_stats(request)
         quality = quality_reports(request)
+        span = activity_range(request)
     except (NotReady, StoreBusy) as e:
         return problem(request, 503, str(e))
-    return page(request, "overview.html", "Overview", stats=stats, plot_tag=tag, quality=quality)
+    return page(
+        request,
+        "overview.html",
+        "Overview",
+        stats=stats,
+        plot_tag=tag,
+        quality=quality,
+        span=span,
+    )
 
 
 @router.get("/plots/activity.svg")

@@ -215,3 +215,44 @@ def top_users(request: Request) -> list[tuple[str, int]]:
     state = service_state(request)
     views = _views(request)
     return views.get(state, "top_users", lambda: read_store(state, _top_users), ("events",))[0]
+
+
+@dataclass(frozen=True)
+class ActivitySpan:
+    """The time range the activity chart shows: its first and last row (naive UTC, as the
+    store keeps them) and how many rows (events and order lines) lie outside it."""
+
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    outside: int
+
+
+def activity_span(store: Store, zone: str = "UTC") -> ActivitySpan:
+    """The rows within the weeks `weekly_activity` keeps (the same clipping of stray dates),
+    so the overview's time range and its chart agree."""
+    weeks = weekly_activity(store, zone)["week"].dropna()
+    if weeks.empty:
+        return ActivitySpan(None, None, 0)
+    bounds = [weeks.min().to_pydatetime(), (weeks.max() + pd.Timedelta(days=7)).to_pydatetime()]
+    inside = "local >= ? AND local < ?"
+    row = store.query(
+        f"WITH rows AS (SELECT timestamp AS t, {_local('timestamp', zone)} AS local FROM events "
+        f"UNION ALL SELECT time, {_local('time', zone)} FROM order_lines) "
+        f"SELECT min(t) FILTER (WHERE {inside}) AS first, max(t) FILTER (WHERE {inside}) AS last, "
+        f"count(t) FILTER (WHERE NOT ({inside})) AS outside FROM rows",
+        bounds * 3,
+    ).iloc[0]
+    first, last = (None if pd.isna(row[c]) else pd.Timestamp(row[c]) for c in ("first", "last"))
+    return ActivitySpan(first, last, int(row["outside"]))
+
+
+def activity_range(request: Request) -> ActivitySpan:
+    """The overview's time range (`activity_span`), cached per version of its tables."""
+    state = service_state(request)
+    zone = state.settings.shop_timezone
+    return _views(request).get(
+        state,
+        "activity.span",
+        lambda: read_store(state, lambda s: activity_span(s, zone)),
+        ("events", "order_lines"),
+    )[0]
