@@ -9,13 +9,14 @@ client gets a 500 with a request id to quote.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from shopsense import __version__
@@ -23,7 +24,7 @@ from shopsense.config import Settings
 from shopsense.serve import api, behavior, dashboard, pricing, reviews
 from shopsense.serve import images as images_routes
 from shopsense.serve.docs import install_docs
-from shopsense.serve.errors import install_errors
+from shopsense.serve.errors import install_errors, problem
 from shopsense.serve.metrics import Metrics, RequestMetrics
 from shopsense.serve.security import BodyLimit, RateLimits, ReadKeys
 from shopsense.serve.state import ServiceState
@@ -104,9 +105,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys=[*settings.read_keys, *settings.api_keys],
     )
     app.add_middleware(ReadKeys, read_keys=settings.read_keys, write_keys=settings.api_keys)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)
     install_errors(app)  # after the other middleware: its catch-all is the outermost
     return app
+
+
+class TrustedHosts(TrustedHostMiddleware):
+    """Starlette's Host check (`SHOPSENSE_ALLOWED_HOSTS`), whose refusal is a problem
+    document like every other error instead of a bare `Invalid host header` text. Which
+    hosts pass, and the redirect to a `www.` host, stay Starlette's own: only a 400 it
+    sends without having passed the request on is replaced."""
+
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: Sequence[str] | None = None, www_redirect: bool = True
+    ) -> None:
+        super().__init__(self._passed, allowed_hosts, www_redirect)
+        self.inner = app
+
+    async def _passed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_HOST_PASSED] = True
+        await self.inner(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        refused = False
+
+        async def answer(message: Message) -> None:
+            nonlocal refused
+            if scope.get(_HOST_PASSED):
+                await send(message)
+            elif message["type"] == "http.response.start" and message["status"] == 400:
+                refused = True  # Starlette's text: replaced once its body is done
+            elif not refused:
+                await send(message)  # the redirect to the www. host
+            elif not message.get("more_body", False):
+                detail = (
+                    "the Host header names no host this service answers to; use one of "
+                    "its addresses (SHOPSENSE_ALLOWED_HOSTS)"
+                )
+                await problem(400, detail)(scope, receive, send)
+
+        await super().__call__(scope, receive, answer)
+
+
+#: set in the scope of a request the Host check passed on to the app
+_HOST_PASSED = "shopsense.host_passed"
 
 
 def _limit_threads(threads: int) -> None:

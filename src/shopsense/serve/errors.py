@@ -12,6 +12,7 @@ quote to the operator, who finds the traceback in the log under it).
 
 from __future__ import annotations
 
+import html
 import logging
 import uuid
 from http import HTTPStatus
@@ -105,14 +106,30 @@ class ErrorsAsResponses:
             log.exception("request %s %s failed (ref %s)", scope["method"], scope["path"], ref)
             if started:  # half a response is out: only closing the connection is honest
                 raise
-            await _crash(scope["path"], ref)(scope, receive, send)
+            await _crash(scope, ref)(scope, receive, send)
 
 
-def _crash(path: str, ref: str) -> Response:
+def _crash(scope: Scope, ref: str) -> Response:
+    """The 500 for a crash outside any route's own handling: a problem document, or under
+    /dashboard the dashboard's error page (its nav bar, a link back, the reference)."""
     text = f"internal error; quote reference {ref} to the operator"
-    if path.startswith("/dashboard"):
-        return HTMLResponse(
-            f"<!doctype html><title>Error</title><h1>Something went wrong</h1><p>{text}</p>",
-            status_code=500,
+    if scope["path"].startswith("/dashboard"):
+        message = (
+            "This page failed on an error of the service. The operator finds what happened "
+            f"in the service's log under the reference {ref}."
         )
+        try:
+            from shopsense.serve.dashboard.render import problem as page_problem
+
+            return page_problem(Request(scope), 500, message, title="Something went wrong")
+        except Exception:  # the layout itself failed: a page that needs nothing
+            log.exception("the error page failed too (ref %s)", ref)
+            root = html.escape(scope.get("root_path", ""))
+            return HTMLResponse(
+                f'<!doctype html><html lang="en"><meta charset="utf-8"><title>Error · shopsense'
+                f"</title><h1>Something went wrong</h1><p>{html.escape(message)}</p>"
+                f'<p>Back to the <a href="{root}/dashboard">overview</a>.</p></html>',
+                status_code=500,
+                headers={"Cache-Control": "no-store"},
+            )
     return problem(500, text, reference=ref)

@@ -116,11 +116,39 @@ class ReadKeys:
             return
         page = path.startswith("/dashboard")
         challenge = b'Basic realm="shopsense"' if page else b"Bearer"
-        if not given:
+        if not given and page:  # a browser: a page saying what to do, and its prompt
+            await _key_page(send, scope.get("root_path", ""), challenge)
+        elif not given:
             message = "this service needs a read key: send it in the X-API-Key header"
             await _refuse(send, 401, message, [(b"www-authenticate", challenge)])
         else:
             await _refuse(send, 403, "the key is not valid")
+
+
+async def _key_page(send: Send, root: str, challenge: bytes) -> None:
+    """The 401 for a dashboard page opened without a key: a short page (shown when the
+    browser's prompt is cancelled) saying how to give the key, with the Basic challenge."""
+    import html
+
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>Key needed · shopsense</title><link rel="stylesheet" '
+        f'href="{html.escape(root)}/static/dashboard.css"></head><body><main>'
+        "<h1>Key needed</h1><p>This dashboard shows customer data, so it needs a read key "
+        "(or an API key).</p><p>Reload the page: when the browser asks for a user name and "
+        "password, give any user name and the key as the password. Scripts send the key in "
+        "the <code>X-API-Key</code> header.</p></main></body></html>"
+    ).encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"www-authenticate", challenge),
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"content-security-policy", b"default-src 'none'; style-src 'self'"),
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RateLimits:

@@ -21,17 +21,42 @@ never pull in anything from another host.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
 
 from shopsense.serve.dashboard import customers, explorer, models, overview, pricing
 from shopsense.serve.dashboard.render import mount_static, not_found, page_router
 
 __all__ = ["mount_static", "router"]
 
+_PAGE_MODULES = (overview, models, explorer, customers, pricing)
+
 #: every dashboard page
 router = APIRouter()
-for _page_module in (overview, models, explorer, customers, pricing):
+for _page_module in _PAGE_MODULES:
     router.include_router(_page_module.router)
-_fallback = page_router()  # last: any other address under /dashboard is a 404 page
-_fallback.add_api_route("/{rest:path}", not_found, methods=["GET", "HEAD"])
+
+#: the addresses of the pages (those without parameters in the path)
+PAGES = frozenset(
+    r.path
+    for m in _PAGE_MODULES
+    for r in m.router.routes
+    if isinstance(r, APIRoute) and "{" not in r.path
+)
+
+
+def elsewhere(request: Request) -> Response:
+    """Any other address under /dashboard: a page's address with a trailing slash
+    (`/dashboard/`, `/dashboard/models/`) redirects to the page, the rest is a 404 page."""
+    root = request.scope.get("root_path", "")
+    path = request.url.path.removeprefix(root) if root else request.url.path
+    if path.endswith("/") and path.rstrip("/") in PAGES:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"{root}{path.rstrip('/')}{query}", status_code=308)
+    return not_found(request)
+
+
+_fallback = page_router()  # last: it answers every address the pages do not
+_fallback.add_api_route("/{rest:path}", elsewhere, methods=["GET", "HEAD"])
 router.include_router(_fallback)
