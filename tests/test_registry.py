@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +97,83 @@ def test_a_kind_whose_module_registers_nothing_is_a_clear_error(monkeypatch):
         model_class("ghost")
     with pytest.raises(ValueError, match="unknown model kind 'nothing'"):
         model_class("nothing")
+
+
+@pytest.fixture()
+def segmenter():
+    """A fitted RFM segmentation: a cheap non-recommender to save versions of."""
+    from shopsense.behavior.segments import CustomerSegmenter
+    from shopsense.data.customers import CustomerHistory
+    from shopsense.data.sources import load_sample
+
+    history = CustomerHistory.from_order_lines(load_sample().order_lines_view())
+    return CustomerSegmenter(method="rfm").fit(history)
+
+
+def test_a_version_saved_later_serves_only_once_activated(tmp_path, segmenter):
+    registry = Registry(tmp_path)
+    registry.save(segmenter, task="behavior")
+    assert registry.serving("behavior", "segments").version == "v0001"
+    assert registry.activated("behavior", "segments") == "v0001"  # recorded when served
+    registry.save(segmenter, task="behavior")  # trained while serving
+    assert registry.serving("behavior", "segments").version == "v0001"
+    restarted = Registry(tmp_path)
+    assert restarted.serving("behavior", "segments").version == "v0001"
+    assert restarted.active("behavior", "segments").version == "v0001"
+    registry.activate("behavior", "segments", "v0002")
+    assert registry.serving("behavior", "segments").version == "v0002"
+    assert registry.rollback("behavior", "segments").version == "v0001"
+    assert registry.serving("behavior", "segments").version == "v0001"
+
+
+def test_auto_activate_serves_the_newest_once_per_registry(tmp_path, segmenter):
+    Registry(tmp_path).save(segmenter, task="behavior")
+    Registry(tmp_path).serving("behavior", "segments")  # v0001 recorded
+    Registry(tmp_path).save(segmenter, task="behavior")
+    registry = Registry(tmp_path)  # a service started with auto_activate
+    assert registry.serving("behavior", "segments", auto_activate=True).version == "v0002"
+    assert registry.activated("behavior", "segments") == "v0002"
+    registry.save(segmenter, task="behavior")  # trained while it runs: waits for a restart
+    assert registry.serving("behavior", "segments", auto_activate=True).version == "v0002"
+    assert registry.would_serve("behavior", "segments", auto_activate=True).version == "v0002"
+    assert Registry(tmp_path).would_serve("behavior", "segments").version == "v0002"
+    assert Registry(tmp_path).would_serve("behavior", "segments", auto_activate=True).version == (
+        "v0003"
+    )
+
+
+def _read_only(folder: Path) -> None:
+    """The folder cannot be written, even by root (immutable), else skip."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make {folder} read-only here: {done.stderr.decode().strip()}")
+
+
+def _writable(folder: Path) -> None:
+    if os.geteuid() != 0:
+        folder.chmod(0o755)
+    else:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True, check=False)
+
+
+def test_a_read_only_registry_still_serves_and_keeps_what_it_served(tmp_path, segmenter, caplog):
+    registry = Registry(tmp_path)
+    registry.save(segmenter, task="behavior")
+    folder = tmp_path / "behavior" / "segments"
+    _read_only(folder)
+    try:
+        with caplog.at_level("WARNING", logger="shopsense.registry"):
+            assert registry.serving("behavior", "segments").version == "v0001"
+        assert "could not record behavior/segments/v0001 as active" in caplog.text
+        assert registry.activated("behavior", "segments") is None
+        _writable(folder)
+        registry.save(segmenter, task="behavior")  # another process trains a version
+        _read_only(folder)
+        caplog.clear()
+        assert registry.serving("behavior", "segments").version == "v0001"
+        assert not caplog.text  # warned once, not at every request
+    finally:
+        _writable(folder)

@@ -7,13 +7,16 @@ written into a hidden temporary folder and renamed into place, so a crash never 
 half-written version that `load` would pick up.
 
 Which version serves is recorded per model in `<task>/<name>/active.json`: the active
-version and the ones active before it, so `rollback` can go back. Without that file the
-latest version is active, so a freshly trained model serves without a separate step.
+version and the ones active before it, so `rollback` can go back. A service asks
+`serving()`, which records the version it first serves as active, so a version trained
+later (of any task) serves only once it is activated, also after a restart; only
+`auto_activate` serves the newest without that step.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -65,6 +68,8 @@ CONFIG_FILE = "model.json"
 META_FILE = "meta.json"
 ACTIVE_FILE = "active.json"
 _VERSION = re.compile(r"^v(\d{4,})$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,10 @@ class Registry:
         #: called with every model this registry loads: the service limits torch's threads
         #: there, once a model that needs torch has imported it
         self.on_load: list[Callable[[Any], None]] = []
+        #: (task, name) -> the version `serving` last handed out: what this process serves
+        #: when the registry cannot record it (read-only), and which models it already
+        #: auto-activated (once, like a start)
+        self._served: dict[tuple[str, str], str] = {}
 
     def save(
         self,
@@ -170,6 +179,12 @@ class Registry:
         numbers = [_number(p.name) for p in folder.iterdir()]
         return max([n for n in numbers if n > 0], default=0) + 1
 
+    def tasks(self) -> list[str]:
+        """Tasks with saved models, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+
     def versions(self, task: str = "recommend", name: str | None = None) -> list[ModelVersion]:
         """Saved versions, oldest first (all names of the task when `name` is None)."""
         base = self.root / task
@@ -209,14 +224,46 @@ class Registry:
 
     # ----------------------------------------------------------------- activation
     def active(self, task: str, name: str) -> ModelVersion:
-        """The version that serves: the activated one, else the latest."""
+        """The active version on disk: the activated one, else the newest (which a service
+        serves, and records as activated, when it first serves the model)."""
         pointer = self._pointer(task, name)
         if pointer.get("version"):
             return self.get(task, name, pointer["version"])
         return self.get(task, name)
 
+    def serving(self, task: str, name: str, *, auto_activate: bool = False) -> ModelVersion:
+        """The version a service answers with: the activated one. When none was activated
+        yet, the newest, recorded as activated, so a version trained later waits for its
+        activation, also across restarts. With `auto_activate` the newest, activated, the
+        first time this registry serves `name` (a service holds one registry: at start).
+
+        A registry that cannot be written (OSError) still serves, with a warning, and keeps
+        serving the version it first served until one is activated."""
+        version = self.would_serve(task, name, auto_activate=auto_activate)
+        served = self._served.get((task, name))
+        if version.version != served and self.activated(task, name) != version.version:
+            try:
+                self.activate(task, name, version.version)
+                log.info("%s/%s/%s is now the active version", task, name, version.version)
+            except OSError as e:  # read-only: serve it all the same
+                log.warning(
+                    "could not record %s/%s/%s as active: %s", task, name, version.version, e
+                )
+        self._served[(task, name)] = version.version
+        return version
+
+    def would_serve(self, task: str, name: str, *, auto_activate: bool = False) -> ModelVersion:
+        """What `serving` hands out now, recording nothing."""
+        served = self._served.get((task, name))
+        activated = self.activated(task, name)
+        if activated is not None and not (auto_activate and served is None):
+            return self.get(task, name, activated)
+        if served is not None and activated is None and self._exists(task, name, served):
+            return self.get(task, name, served)
+        return self.get(task, name)
+
     def activated(self, task: str, name: str) -> str | None:
-        """The version last activated explicitly; None when none was (the latest serves)."""
+        """The version last activated; None when none was (the newest serves first)."""
         return self._pointer(task, name).get("version") or None
 
     def activated_at(self, task: str, name: str) -> str | None:

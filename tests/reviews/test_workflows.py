@@ -70,6 +70,8 @@ def test_a_version_is_loaded_once_and_a_new_one_replaces_it(shop: Settings) -> N
     older = registry.active("reviews", "sentiment-en")
     newer = registry.save(first, task="reviews", name="sentiment-en")
     try:
+        assert workflows.sentiment_model(shop, "en")[1] == label  # waits for activation
+        registry.activate("reviews", "sentiment-en", newer.version)
         model, new_label = workflows.sentiment_model(shop, "en")
         assert new_label.endswith(newer.version) and new_label != label
         assert model is not first

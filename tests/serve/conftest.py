@@ -1,8 +1,9 @@
 """A shop to serve: the bundled sample in a store, and trained models in a registry.
 
 Built once per test session (a few seconds): EASE twice (two versions, for activation and
-rollback), item-kNN, BPR (a model that cannot fold in new histories), and an RFM customer
-segmentation.
+rollback), item-kNN, BPR (a model that cannot fold in new histories), an RFM customer
+segmentation, sentiment, image and pricing models; the version of each model but the
+recommenders is recorded as active, as a service that served it would.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from shopsense.data.sources import load_sample, load_source
 from shopsense.data.store import Store
 from shopsense.images import workflows as images
 from shopsense.pricing import workflows as pricing
+from shopsense.registry import Registry
 from shopsense.reviews import workflows as reviews
 from shopsense.serve.app import create_app
 from tests import shop as test_shop
@@ -67,6 +69,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     images.train(settings, params=tiny, test_size=0.2)
     pricing.elasticity(settings, top=40, params={"n_boot": 100})
     pricing.forecast(settings, kind="ets", horizon=14, top=10)
+    registry = Registry(settings.models_dir)
+    for task in set(registry.tasks()) - {"recommend"}:  # as once served, so no test
+        for name in sorted({v.name for v in registry.versions(task)}):  # depends on order
+            registry.serving(task, name)
     return settings
 
 

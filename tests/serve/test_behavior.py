@@ -13,7 +13,13 @@ from fastapi.testclient import TestClient
 from shopsense.behavior import workflows
 from shopsense.data.customers import product_groups
 from shopsense.data.store import Store
+from shopsense.registry import Registry
 from shopsense.serve.app import create_app
+
+
+def _activate(settings, run) -> None:
+    """A retrained segmentation serves once activated (`shopsense activate --task`)."""
+    Registry(settings.models_dir).activate("behavior", run.version.name, run.version.version)
 
 
 def test_segments_before_any_segmentation_say_how_to_train_one(fresh_shop):
@@ -25,7 +31,8 @@ def test_segments_before_any_segmentation_say_how_to_train_one(fresh_shop):
 
 
 def test_segments_and_a_customer_after_segmentation(fresh_shop):
-    run = workflows.segment(fresh_shop, method="rfm")  # v0002: the active one
+    run = workflows.segment(fresh_shop, method="rfm")  # v0002
+    _activate(fresh_shop, run)
     with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
         r = client.get("/v1/segments")
         assert r.status_code == 200, r.text
@@ -76,7 +83,7 @@ def _change_catalogue(settings) -> None:
 
 def test_a_changed_catalogue_leaves_segments_and_customers_answering(fresh_shop):
     """Models read the store through the product groups they were fitted on."""
-    workflows.segment(fresh_shop, method="autoencoder", k=3, params=FAST)
+    _activate(fresh_shop, workflows.segment(fresh_shop, method="autoencoder", k=3, params=FAST))
     workflows.predict(fresh_shop, "churn", kind="logreg")
     with TestClient(create_app(fresh_shop)) as client:
         before = client.get("/v1/customers/12348").json()
@@ -105,6 +112,7 @@ def _forget_feature_map(folder) -> None:
 
 def test_a_model_that_cannot_read_the_new_catalogue_says_so(fresh_shop):
     run = workflows.segment(fresh_shop, method="autoencoder", k=3, params=FAST)
+    _activate(fresh_shop, run)
     churn = workflows.predict(fresh_shop, "churn", kind="logreg")
     _forget_feature_map(run.version.path)
     _forget_feature_map(churn.version.path)
@@ -120,7 +128,7 @@ def test_a_model_that_cannot_read_the_new_catalogue_says_so(fresh_shop):
         assert "product groups" in page.text and "shopsense segments" in page.text
         assert client.get("/dashboard/plots/segments.svg").status_code == 409
 
-    workflows.segment(fresh_shop, method="rfm")  # retrained: answers again
+    _activate(fresh_shop, workflows.segment(fresh_shop, method="rfm"))  # answers again
     with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
         one = client.get("/v1/customers/12348")
         assert one.status_code == 200, one.text

@@ -8,8 +8,14 @@ import shutil
 from fastapi.testclient import TestClient
 
 from shopsense.pricing import workflows
+from shopsense.registry import Registry
 from shopsense.serve.app import create_app
 from tests.public_data import corpus
+
+
+def _activate(settings, run) -> None:
+    """A new estimate serves once activated (`shopsense activate --task pricing`)."""
+    Registry(settings.models_dir).activate("pricing", run.version.name, run.version.version)
 
 
 def test_before_any_estimate_the_answer_says_how_to_get_one(fresh_shop):
@@ -23,7 +29,7 @@ def test_before_any_estimate_the_answer_says_how_to_get_one(fresh_shop):
 
 def test_an_estimate_on_another_data_set_is_not_served(fresh_shop):
     csv = corpus("retail-price-optimization") / "retail-price-optimization" / "retail_price.csv"
-    workflows.elasticity(fresh_shop, file=csv, params={"n_boot": 50})
+    _activate(fresh_shop, workflows.elasticity(fresh_shop, file=csv, params={"n_boot": 50}))
     with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
         r = client.get("/v1/pricing/elasticity/bed1")
         assert r.status_code == 503 and "not on the store" in r.json()["detail"]
@@ -31,6 +37,7 @@ def test_an_estimate_on_another_data_set_is_not_served(fresh_shop):
 
 def test_elasticity_suggestions_and_custom_rules(fresh_shop):
     run = workflows.elasticity(fresh_shop, top=40, params={"n_boot": 100})
+    _activate(fresh_shop, run)
     item = str(run.model.table_.sort_values("mean_units").index[-1])
     with TestClient(create_app(fresh_shop), raise_server_exceptions=False) as client:
         r = client.get(f"/v1/pricing/elasticity/{item}")

@@ -145,16 +145,14 @@ def _language_name(code: str) -> str:
 
 
 def available_languages(settings: Settings) -> list[str]:
-    """Languages with an active sentiment model, sorted."""
+    """Languages with a sentiment model that can serve, sorted (asking records nothing)."""
     registry = Registry(settings.models_dir)
-    folder = Path(settings.models_dir) / TASK
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     out = []
-    for name in names:
+    for name in sorted({v.name for v in registry.versions(TASK)}):
         if not name.startswith("sentiment-"):
             continue
-        try:
-            registry.active(TASK, name)
+        try:  # an active.json naming a deleted version: that language cannot serve
+            registry.would_serve(TASK, name, auto_activate=settings.auto_activate)
         except FileNotFoundError:
             continue
         out.append(name.removeprefix("sentiment-"))
@@ -162,15 +160,16 @@ def available_languages(settings: Settings) -> list[str]:
 
 
 def sentiment_model(settings: Settings, language: str) -> tuple[Any, str]:
-    """The active sentiment model of `language` and its label; FileNotFoundError when no
-    sentiment model exists at all, `UnsupportedLanguage` when only other languages have one.
+    """The serving sentiment model of `language` (`Registry.serving`: a version trained
+    later serves once activated) and its label; FileNotFoundError when no sentiment model
+    exists at all, `UnsupportedLanguage` when only other languages have one.
 
     Loaded once per version folder and kept (a few at most): the service scores texts per
     request, and reading a TF-IDF vocabulary again each time would cost more than scoring.
     """
     registry = Registry(settings.models_dir)
     try:
-        version = registry.active(TASK, model_name(language))
+        version = registry.serving(TASK, model_name(language), auto_activate=settings.auto_activate)
     except FileNotFoundError:
         available = available_languages(settings)
         if not available:

@@ -72,8 +72,9 @@ class Insights:
 
     def segmentation(self) -> Segmentation:
         registry = self.state.registry
+        auto = self.state.settings.auto_activate
         try:
-            version = registry.active(TASK, SEGMENTS)
+            version = registry.serving(TASK, SEGMENTS, auto_activate=auto)
         except FileNotFoundError:
             raise NotReady(
                 "no customer segmentation yet; run `shopsense segments` to train one"
@@ -124,12 +125,13 @@ class Insights:
         from shopsense.behavior.workflows import TARGETS
 
         registry = self.state.registry
+        auto = self.state.settings.auto_activate
         columns: dict[str, pd.Series] = {}
         predictors: dict[str, str] = {}
         unavailable: dict[str, str] = {}
         for target, (name, _, column) in TARGETS.items():
             try:
-                version = registry.active(TASK, name)
+                version = registry.serving(TASK, name, auto_activate=auto)
             except FileNotFoundError:
                 continue
             label = f"{version.name}/{version.version}"

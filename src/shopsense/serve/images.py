@@ -43,13 +43,21 @@ class ImageModels:
         from shopsense.images.workflows import TASK
 
         registry = self.state.registry
+        auto = self.state.settings.auto_activate
         if name is None:
             found = registry.versions(TASK)
             if not found:
                 raise NotReady("no image model yet; run `shopsense images train` to train one")
-            name = max(found, key=lambda v: v.meta.get("created_at", "")).name
+            # the most recently activated model; a model trained since waits like a version
+            activated = [
+                (when, n)
+                for n in {v.name for v in found}
+                if (when := registry.activated_at(TASK, n))
+            ]
+            newest = max(found, key=lambda v: v.meta.get("created_at", "")).name
+            name = max(activated)[1] if activated else newest
         try:
-            version = registry.active(TASK, name)
+            version = registry.serving(TASK, name, auto_activate=auto)
         except FileNotFoundError as e:
             raise HTTPException(404, str(e)) from None
         with self._lock:

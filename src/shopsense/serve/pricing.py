@@ -73,8 +73,9 @@ class PricingDesk:
 
     def pricing(self) -> PricingData:
         registry = self.state.registry
+        auto = self.state.settings.auto_activate
         try:
-            version = registry.active(TASK, ELASTICITY)
+            version = registry.serving(TASK, ELASTICITY, auto_activate=auto)
         except FileNotFoundError:
             raise NotReady(
                 "no elasticities yet; run `shopsense pricing elasticity` on this store"
@@ -105,8 +106,9 @@ class PricingDesk:
         from shopsense.data.demand import demand_view
 
         registry = self.state.registry
+        auto = self.state.settings.auto_activate
         try:
-            version = registry.active(TASK, "demand_forecaster")
+            version = registry.serving(TASK, "demand_forecaster", auto_activate=auto)
         except FileNotFoundError:
             raise NotReady(
                 "no demand forecaster yet; run `shopsense pricing forecast` on this store"

@@ -319,7 +319,9 @@ class ServiceState:
             served = self._models.get(name)
             if served is None:
                 try:
-                    version = self._version_to_serve(name)
+                    version = self.registry.serving(
+                        TASK, name, auto_activate=self.settings.auto_activate
+                    )
                 except FileNotFoundError as e:
                     if not self.registry.versions(TASK):
                         raise NotReady(str(e)) from None
@@ -327,21 +329,6 @@ class ServiceState:
                 served = self._load(version)
                 self._swap(name, served)
         return served
-
-    def _version_to_serve(self, name: str) -> ModelVersion:
-        """The active version; recorded as active when nobody activated one yet, so a
-        version trained later waits for its activation, even across restarts. With
-        `auto_activate` the newest version, activated."""
-        registry = self.registry
-        target = registry.get(TASK, name) if self.settings.auto_activate else None
-        version = target or registry.active(TASK, name)
-        if registry.activated(TASK, name) != version.version:
-            try:
-                registry.activate(TASK, name, version.version)
-                log.info("%s/%s is now the active version", name, version.version)
-            except OSError as e:  # a read-only registry: serve it all the same
-                log.warning("could not record %s/%s as active: %s", name, version.version, e)
-        return version
 
     def serving(self) -> dict[str, str]:
         """Model name -> the version this process answers with now."""
