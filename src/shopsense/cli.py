@@ -404,35 +404,63 @@ def explain(
         _print_frame(table.reset_index(), title="contributions of the customer's items")
 
 
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--task",
+        help="recommend, behavior, pricing, images or reviews (default: the task that has a "
+        "model of this name; recommend when several do)",
+    ),
+]
+
+
 @app.command()
 def models(
     models_dir: ModelsOpt = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="only this task's models, e.g. behavior")
+    ] = None,
     url: Annotated[
         str | None,
         typer.Option(help="a running service, e.g. http://127.0.0.1:8000: show what it serves"),
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SHOPSENSE_READ_KEY",
+            show_envvar=True,
+            help="key sent to --url (default: the first of SHOPSENSE_READ_KEYS, then "
+            "SHOPSENSE_API_KEYS)",
+        ),
+    ] = None,
 ) -> None:
-    """List saved models and versions: which is active (serves after a restart), which is
-    the newest, and with --url which one a running service serves now."""
+    """List every task's saved models and versions: which is active (serves after a
+    restart), which is the newest, and with --url which one a running service serves now."""
     from shopsense.registry import Registry
 
     settings = _settings(models_dir=models_dir)
     registry = Registry(settings.models_dir)
-    versions = registry.versions("recommend")
+    tasks = [task] if task else sorted(registry.tasks(), key=lambda t: t != "recommend")
+    versions = [v for t in tasks for v in registry.versions(t)]
     if not versions:
-        console.print(f"no models under {settings.models_dir}")
+        console.print(f"no {task + ' ' if task else ''}models under {settings.models_dir}")
         return
-    newest = {v.name: v.version for v in versions}  # oldest first: the last one wins
-    active = {name: registry.active("recommend", name).version for name in newest}
-    serving = _serving(url) if url else None
+    newest = {(v.task, v.name): v.version for v in versions}  # oldest first: the last wins
+    active = {}
+    for task_name in newest:
+        try:
+            active[task_name] = registry.active(*task_name).version
+        except FileNotFoundError as e:  # active.json names a deleted version
+            err.print(f"[yellow]warning:[/] {e}", highlight=False)
+    serving = _serving(url, key or _first_key(settings)) if url else None
     rows = []
     for v in versions:
-        row = {"name": v.name, "version": v.version}
+        row = {"name": v.name, "version": v.version, "task": v.task}
         if serving is not None:
-            row["serving"] = "*" if serving.get(v.name) == v.version else ""
+            row["serving"] = "*" if serving.get((v.task, v.name)) == v.version else ""
         row |= {
-            "active": "*" if active[v.name] == v.version else "",
-            "newest": "*" if newest[v.name] == v.version else "",
+            "active": "*" if active.get((v.task, v.name)) == v.version else "",
+            "newest": "*" if newest[(v.task, v.name)] == v.version else "",
             "created": v.meta.get("created_at", ""),
             "events": v.meta.get("data", {}).get("events", ""),
             "train_s": v.meta.get("data", {}).get("train_s", ""),
@@ -446,50 +474,84 @@ def models(
         console.print("[dim]active: serves after a restart; --url URL shows what serves now[/]")
 
 
-def _serving(url: str) -> dict[str, str]:
-    """Model name -> the version a running service answers with (its GET /v1/models)."""
+def _first_key(settings) -> str | None:
+    """The key to read a service with: a read key, else an API key, else none."""
+    keys = [*settings.read_keys, *settings.api_keys]
+    return keys[0].get_secret_value() if keys else None
+
+
+def _serving(url: str, key: str | None = None) -> dict[tuple[str, str], str]:
+    """(task, name) -> the version a running service answers with (its GET /v1/models;
+    a service that does not say the task lists recommenders)."""
     import httpx
 
+    headers = {"X-API-Key": key} if key else {}
     try:
-        response = httpx.get(f"{url.rstrip('/')}/v1/models", timeout=10)
+        response = httpx.get(f"{url.rstrip('/')}/v1/models", headers=headers, timeout=10)
         response.raise_for_status()
+    except httpx.HTTPStatusError as e:
+        refused = e.response.status_code in (401, 403)
+        hint = " (give a read key: --key or SHOPSENSE_READ_KEY)" if refused else ""
+        raise _fail(f"could not ask the service at {url}: {e}{hint}") from None
     except httpx.HTTPError as e:
         raise _fail(f"could not ask the service at {url}: {e}") from None
-    return {v["name"]: v["version"] for v in response.json() if v.get("serving")}
+    return {
+        (v.get("task", "recommend"), v["name"]): v["version"]
+        for v in response.json()
+        if v.get("serving")
+    }
+
+
+def _task_of(registry, name: str, task: str | None) -> str:
+    """The task a model name belongs to: --task, else the one task with that name
+    (recommend when several have it)."""
+    if task:
+        return task
+    found = [t for t in registry.tasks() if registry.versions(t, name)]
+    if len(found) == 1:
+        return found[0]
+    if "recommend" in found or not found:
+        return "recommend"  # not found: the registry's error names the saved models
+    raise _fail(f"{name} is a model of several tasks ({', '.join(found)}); choose with --task")
 
 
 @app.command()
 def activate(
-    name: Annotated[str, typer.Argument(help="model name, e.g. ease")],
+    name: Annotated[str, typer.Argument(help="model name, e.g. ease or segments")],
     version: Annotated[str, typer.Argument(help="version, e.g. v0002")],
+    task: TaskOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
-    """Make a saved version the one that serves (a running service: POST
-    /v1/models/NAME/activate, which also swaps it in without a restart)."""
+    """Make a saved version the one that serves. A running service answers with it from
+    its next request for models other than recommenders; a recommender is swapped in by
+    POST /v1/models/NAME/activate, or at the next start."""
     from shopsense.registry import Registry
 
     settings = _settings(models_dir=models_dir)
+    registry = Registry(settings.models_dir)
     try:
-        v = Registry(settings.models_dir).activate("recommend", name, version)
+        v = registry.activate(_task_of(registry, name, task), name, version)
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
-    console.print(f"{v.name}/{v.version} is now active")
+    console.print(f"{v.task}/{v.name}/{v.version} is now active")
 
 
 @app.command()
 def rollback(
-    name: Annotated[str, typer.Argument(help="model name, e.g. ease")],
+    name: Annotated[str, typer.Argument(help="model name, e.g. ease or segments")],
+    task: TaskOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Serve the version that was active before the current one again."""
     from shopsense.registry import Registry
 
     settings = _settings(models_dir=models_dir)
+    registry = Registry(settings.models_dir)
     try:
-        v = Registry(settings.models_dir).rollback("recommend", name)
+        v = registry.rollback(_task_of(registry, name, task), name)
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
-    console.print(f"rolled back: {v.name}/{v.version} is now active")
+    console.print(f"rolled back: {v.task}/{v.name}/{v.version} is now active")
 
 
 # ---------------------------------------------------------------------- behaviour

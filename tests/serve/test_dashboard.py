@@ -160,8 +160,9 @@ def test_models_page_shows_the_leaderboard_and_the_registry(
         models = re.findall(r'<tr data-model="([^"]+)"', table.group(0))
         assert models == ["ease", "popular"]  # sorted by ndcg@10: EASE beats popularity
     assert re.search(r"<th>test users</th><td>[\d,]+</td>", page)
-    versions = re.findall(r'data-version="([^"]+)"', page)
+    versions = re.findall(r'data-version="([^"]+)"[^>]* data-task="recommend"', page)
     assert versions == ["bpr/v0001", "ease/v0001", "ease/v0002", "itemknn/v0001"]
+    assert re.search(r'data-version="segments/v0001"[^>]* data-task="behavior"', page)
     active = re.search(r'data-version="ease/v0002" class="active-row"', page)
     assert active, "the latest ease version is the active one"
     assert "l2=400.0" in page and "/v1/models/ease/activate" in page and "X-API-Key" in page

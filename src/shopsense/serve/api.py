@@ -381,31 +381,40 @@ def _event_times(events: list[s.EventIn], state: ServiceState) -> list[datetime 
 
 
 def _versions(state: ServiceState) -> list[s.ModelVersionOut]:
-    """Every saved version, saying which one this process serves, which is active on disk
-    (serves at the next start) and which is the newest."""
-    serving = state.serving()
+    """Every saved version of every task, saying which one this process serves, which is
+    active on disk (serves at the next start) and which is the newest."""
     registry = state.registry
-    saved = registry.versions(TASK)
-    newest: dict[str, str] = {}
-    for v in saved:
-        newest[v.name] = v.version  # oldest first: the last one wins
-    active = {name: registry.active(TASK, name).version for name in newest}
-    return [
-        s.ModelVersionOut(
-            name=v.name,
-            version=v.version,
-            model=str(v.meta.get("model", v.name)),
-            serving=serving.get(v.name) == v.version,
-            active=active[v.name] == v.version,
-            newest=newest[v.name] == v.version,
-            loaded=serving.get(v.name) == v.version,
-            created_at=v.meta.get("created_at"),
-            params=v.meta.get("params", {}),
-            metrics=v.meta.get("metrics", {}),
-            data=v.meta.get("data", {}),
-        )
-        for v in saved
-    ]
+    auto = state.settings.auto_activate
+    out = []
+    tasks = sorted(registry.tasks(), key=lambda t: t != TASK)  # recommenders first, as ever
+    for task in tasks:
+        saved = registry.versions(task)
+        newest: dict[str, str] = {}
+        for v in saved:
+            newest[v.name] = v.version  # oldest first: the last one wins
+        active = {name: registry.active(task, name).version for name in newest}
+        if task == TASK:  # recommenders stay loaded: what this process holds
+            serving = state.serving()
+        else:  # the others are read at each request: what the next one gets
+            serving = {n: registry.would_serve(task, n, auto_activate=auto).version for n in newest}
+        out += [
+            s.ModelVersionOut(
+                task=task,
+                name=v.name,
+                version=v.version,
+                model=str(v.meta.get("model", v.name)),
+                serving=serving.get(v.name) == v.version,
+                active=active[v.name] == v.version,
+                newest=newest[v.name] == v.version,
+                loaded=serving.get(v.name) == v.version,
+                created_at=v.meta.get("created_at"),
+                params=v.meta.get("params", {}),
+                metrics=v.meta.get("metrics", {}),
+                data=v.meta.get("data", {}),
+            )
+            for v in saved
+        ]
+    return out
 
 
 @router.get("/data/quality", response_model=list[s.QualityReportOut])
@@ -419,8 +428,9 @@ async def data_quality(state: State, table: str | None = None) -> list[s.Quality
 
 @router.get("/models", response_model=list[s.ModelVersionOut])
 def list_models(state: State) -> list[s.ModelVersionOut]:
-    """Every saved version with its parameters, training data and metrics, and which
-    version of each model serves here, is active on disk and is the newest."""
+    """Every saved version of every task (recommend, behavior, pricing, images, reviews)
+    with its parameters, training data and metrics, and which version of each model serves
+    here, is active on disk and is the newest."""
     return _versions(state)
 
 
@@ -459,4 +469,4 @@ async def rollback(state: State, name: _Name) -> s.ModelVersionOut:
 
 
 def _one(state: ServiceState, name: str) -> s.ModelVersionOut:
-    return next(v for v in _versions(state) if v.name == name and v.active)
+    return next(v for v in _versions(state) if (v.task, v.name, v.active) == (TASK, name, True))

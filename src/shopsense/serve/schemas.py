@@ -162,10 +162,14 @@ class QualityReportOut(BaseModel):
 
 
 class ModelVersionOut(BaseModel):
+    task: str = Field("recommend", description="recommend, behavior, pricing, images or reviews")
     name: str
     version: str
     model: str
-    serving: bool = Field(description="this service answers with this version now")
+    serving: bool = Field(
+        description="this service answers with this version now (recommenders: the loaded "
+        "version; other models are read at each request: the version the next one gets)"
+    )
     active: bool = Field(
         description="the registry's active version: what a service serves after a restart"
     )

@@ -1,5 +1,5 @@
 """The models page (`/dashboard/models`): the latest evaluation report as a leaderboard,
-and every registry version.
+and every registry version of every task, with which one serves, is active and is newest.
 
 Read-only by design: activating a model needs an API key, so the page says which endpoint
 to call instead of offering a button.
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from shopsense.serve import api
 from shopsense.serve.dashboard.leaderboard import latest_leaderboard
 from shopsense.serve.dashboard.render import page, page_router, problem, service_state
+from shopsense.serve.schemas import ModelVersionOut
 
 router = page_router()
 
@@ -39,5 +40,14 @@ def models(request: Request) -> Response:
         versions=versions,
         # never the request's Host header: a forged Host would be printed into the page
         base_url=(state.settings.public_url or "$SHOPSENSE_URL").rstrip("/"),
-        example=next((v for v in versions if not v.active), versions[0] if versions else None),
+        example=_example(versions),
+    )
+
+
+def _example(versions: list[ModelVersionOut]) -> ModelVersionOut | None:
+    """A recommender version to show the activation call with (the API activates
+    recommenders): one not active, else any."""
+    recommenders = [v for v in versions if v.task == "recommend"]
+    return next(
+        (v for v in recommenders if not v.active), recommenders[0] if recommenders else None
     )
