@@ -16,7 +16,10 @@ from tests import shop
 def client(tmp_path_factory):
     """The test shop's own reviews (English and Chinese) and questions."""
     root = tmp_path_factory.mktemp("serve-reviews")
-    settings = Settings(store_path=root / "s.duckdb", models_dir=root / "m", threads=1)
+    # one client asks everything here: the per-client cost limits are tested elsewhere
+    settings = Settings(
+        store_path=root / "s.duckdb", models_dir=root / "m", threads=1, rate_burst=1000
+    )
     with Store(settings.store_path) as store:
         store.write_frame("reviews", shop.reviews().drop(columns="label"), source="shop")
         store.write_frame("questions", shop.questions(), source="shop")
