@@ -92,3 +92,14 @@ def test_small_code_writes_can_skip_the_report(tmp_path: Path):
         report = store.write_frame("order_lines", _lines([1.0]), source="api", quality=False)
         assert report.quality is None and report.rows_inserted == 1
         assert store.quality_reports() == []
+
+
+def test_times_no_shop_lived_through_are_flagged_by_row():
+    """A file may hold 1677 or 2262 (the ends of pandas' range) or a year typed as 2204:
+    stored, such times stretch the charts; the report names them."""
+    lines = _lines([10.0] * 4)
+    lines["time"] = pd.to_datetime(["2024-01-01", "1677-09-22", "2204-05-01", "2024-01-02"])
+    report = quality_report(lines, "order_lines", source="lines.csv", product_items={"i1"})
+    finding = next(f for f in report.findings if f.check == "implausible times")
+    assert finding.rows == 2 and "time before 1990-01-01" in finding.detail
+    assert [e[:4] for e in finding.examples] == ["1677", "2204"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopsense.data.schema import TABLES
+from shopsense.data.schema import TABLES, ColumnType
 
 #: a price or quantity this many robust standard deviations (log scale) from its item's
 #: median is an outlier
@@ -26,6 +26,11 @@ OUTLIER_Z = 6.0
 #: a median price that moved by more than this share since the previous ingest has shifted
 PRICE_SHIFT = 0.2
 EXAMPLES = 3
+#: times before this or more than PLAUSIBLE_AHEAD after the ingest are implausible (the
+#: service refuses such events by the same defaults: SHOPSENSE_EVENT_EARLIEST and
+#: SHOPSENSE_EVENT_MAX_AHEAD_HOURS)
+PLAUSIBLE_FROM = pd.Timestamp("1990-01-01")
+PLAUSIBLE_AHEAD = pd.Timedelta(hours=24)
 PRICE_COLUMN = {"order_lines": "unit_price", "items": "price"}
 ITEM_TABLES = ("order_lines", "events", "reviews", "questions", "images")
 
@@ -131,6 +136,7 @@ def quality_report(
                     "identical rows in the same file",
                 )
             )
+    findings += _implausible_times(frame, table)
     findings += _price_findings(frame, table, product_items)
     findings += _outliers(frame, table)
     if known_items is not None and table in ITEM_TABLES and "item_id" in frame.columns:
@@ -190,6 +196,30 @@ def quality_report(
                 )
             )
     return QualityReport(table, source, n, findings, drift)
+
+
+def _implausible_times(frame: pd.DataFrame, table: str) -> list[Finding]:
+    """Times a file can hold but no shop lived through (1677, 2262, a year typed as 2204):
+    stored, they stretch every chart and skew recency, so they are flagged by row."""
+    latest = pd.Timestamp.now(tz="UTC").tz_localize(None) + PLAUSIBLE_AHEAD
+    out = []
+    for column in TABLES[table].columns:
+        if column.type != ColumnType.TIMESTAMP or column.name not in frame.columns:
+            continue
+        times = pd.to_datetime(frame[column.name], errors="coerce")
+        odd = (times < PLAUSIBLE_FROM) | (times > latest)
+        if odd.any():
+            out.append(
+                _finding(
+                    "implausible times",
+                    odd,
+                    frame,
+                    f"{column.name} before {PLAUSIBLE_FROM:%Y-%m-%d} or more than "
+                    f"{PLAUSIBLE_AHEAD.total_seconds() / 3600:.0f} h after the load",
+                    column.name,
+                )
+            )
+    return out
 
 
 def _finding(
