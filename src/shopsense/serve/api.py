@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -305,22 +305,9 @@ async def post_events(
         raise HTTPException(
             422, f"{len(body.events)} events is above the limit of {settings.max_events}"
         )
-    frame = pd.DataFrame(
-        {
-            "user_id": [e.user_id for e in body.events],
-            "item_id": [e.item_id for e in body.events],
-            "event_type": [str(e.event_type) for e in body.events],
-            "value": [e.value for e in body.events],
-            "timestamp": pd.to_datetime(_event_times(body.events, state), errors="raise"),
-            "session_id": [e.session_id for e in body.events],
-        }
-    )
-    queued = state.submit_events(
-        frame,
-        source="POST /v1/events",
-        key=idempotency_key,
-        body_sha256=idempotency.digest(body.model_dump_json().encode()),
-    )
+    # the frame is built in a worker thread: pandas work on the event loop would hold up
+    # every other request's reading and answering
+    queued = await run_in_threadpool(_queue_events, state, body, idempotency_key)
     try:  # awaited without a worker thread: queued writes leave the threads to reads
         stored = await asyncio.wrap_future(queued)
     except (IngestError, idempotency.KeyReused) as e:
@@ -335,6 +322,26 @@ async def post_events(
         already_stored=written.report.rows_skipped_existing,
         users=written.users,
         replay=written.replay,
+    )
+
+
+def _queue_events(state: ServiceState, body: s.EventsIn, key: str | None) -> Any:
+    """The request's events as a frame, queued for the store's writer (its future)."""
+    frame = pd.DataFrame(
+        {
+            "user_id": [e.user_id for e in body.events],
+            "item_id": [e.item_id for e in body.events],
+            "event_type": [str(e.event_type) for e in body.events],
+            "value": [e.value for e in body.events],
+            "timestamp": pd.to_datetime(_event_times(body.events, state), errors="raise"),
+            "session_id": [e.session_id for e in body.events],
+        }
+    )
+    return state.submit_events(
+        frame,
+        source="POST /v1/events",
+        key=key,
+        body_sha256=idempotency.digest(body.model_dump_json().encode()),
     )
 
 
