@@ -120,7 +120,9 @@ def test_dashboard_in_a_real_browser(
             test_rows = page.locator('table.leaderboard[data-stage="test"] tbody tr')
             expect(test_rows).to_have_count(2)
             expect(test_rows.first).to_contain_text("ease")
-            expect(page.locator("#versions tbody tr")).to_have_count(4)
+            recommenders = page.locator('#versions tbody tr[data-version][data-task="recommend"]')
+            expect(recommenders).to_have_count(4)
+            expect(page.locator('#versions tr.task-row[data-task="behavior"]')).to_have_count(1)
 
             page.get_by_role("link", name="Explorer", exact=True).click()
             page.get_by_label("Customer id").fill(USER)
