@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -236,8 +236,7 @@ class Store:
         )
         same = " AND ".join(f"o.{_quote(c)} IS NOT DISTINCT FROM n.{_quote(c)}" for c in spec.key)
         try:
-            _run(con, "BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 found = _run(
                     con,
                     f"SELECT _row FROM {incoming} n WHERE NOT EXISTS "
@@ -258,11 +257,6 @@ class Store:
                     finally:
                         con.unregister(kept)
                 version = self._bump(spec.name) if len(keep) else None
-                _run(con, "COMMIT")
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    _run(con, "ROLLBACK")
-                raise
         finally:
             con.unregister(incoming)
         if version is not None:
@@ -354,8 +348,7 @@ class Store:
         )
         summary = item_summary(checked.good, table)
         next_id = int(_run(con, "SELECT coalesce(max(id), 0) + 1 FROM _ingest_log")[0][0])
-        _run(con, "BEGIN TRANSACTION")
-        try:
+        with _transaction(con):
             _run(
                 con,
                 "INSERT INTO _ingest_log VALUES (?, ?, ?, current_timestamp, ?, ?)",
@@ -369,11 +362,6 @@ class Store:
                               f"median_price FROM {name}")  # fmt: skip
                 finally:
                     con.unregister(name)
-            _run(con, "COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                _run(con, "ROLLBACK")
-            raise
         return report
 
     def quality_reports(
@@ -415,8 +403,7 @@ class Store:
             return " AND ".join(f"o.{_quote(c)} IS NOT DISTINCT FROM n.{_quote(c)}" for c in names)
 
         try:
-            _run(con, "BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 if spec.upsert:
                     inserted, updated, skipped = self._upsert(
                         incoming,
@@ -435,11 +422,6 @@ class Store:
                     inserted = int(result[0][0])
                     updated, skipped = 0, len(frame) - inserted
                 version = self._bump(spec.name) if inserted or updated else None
-                _run(con, "COMMIT")
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):  # keep the original error
-                    _run(con, "ROLLBACK")
-                raise
         finally:
             con.unregister(incoming)
         if version is not None:
@@ -517,6 +499,19 @@ class Store:
     def stats(self) -> StoreStats:
         """Row counts, coverage and data quality figures for every table."""
         return compute_stats(self.connection)
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error (which is raised as it was)."""
+    _run(con, "BEGIN TRANSACTION")
+    try:
+        yield
+        _run(con, "COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # keep the original error
+            _run(con, "ROLLBACK")
+        raise
 
 
 def _run(
