@@ -1,0 +1,203 @@
+"""Sequence recommenders served from ONNX: export, a parity check, and the runtime that
+replaces torch when scoring.
+
+What is exported is the network that turns an item sequence into a query vector
+(`tokens`, `lengths` -> `query`); scoring the catalogue stays one matrix product against
+the item vectors (or an ANN index), the same in both paths. The export is checked before
+it is kept: on up to `check_users` of the model's own users the ONNX queries must give the
+same top-10 lists as torch for at least 99% of them, with scores within 0.1% of the user's
+largest score. int8 changes scores by design, so its bar is looser: on average at least 9 of
+torch's top 10 items stay in its top 10 (its ranking quality is measured by
+`benchmarks/compress.py`). A file that misses its bar is kept, flagged and never used.
+`export.json` records the check, so a loaded model knows which files it may trust.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from shopsense.compress.onnx_runtime import export_module, quantize_dynamic_int8, session
+from shopsense.persist import atomic_write
+
+if TYPE_CHECKING:
+    from shopsense.recommend.sequential import SequentialRecommender
+
+FILES = {"fp32": "query.onnx", "int8": "query.int8.onnx"}
+REPORT_FILE = "export.json"
+INPUTS, OUTPUT = ("tokens", "lengths"), "query"
+#: per precision: least share of users whose top-10 list equals torch's, least mean share
+#: of torch's top 10 kept, largest |score error| relative to the user's largest |score|
+BARS = {
+    "fp32": {"top10_agreement": 0.99, "top10_overlap": 0.99, "max_relative_score_error": 1e-3},
+    "int8": {"top10_agreement": 0.0, "top10_overlap": 0.9, "max_relative_score_error": 1.0},
+}
+
+
+class _QueryNetwork(torch.nn.Module):
+    """(tokens, lengths) -> the query after each sequence, as the model computes it."""
+
+    def __init__(self, model: SequentialRecommender) -> None:
+        super().__init__()
+        self.net = model.module_  # registers the weights with the exporter
+        self._model = model
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._model._network_states(tokens, lengths)
+
+
+class QueryRuntime:
+    """Queries from an exported file via ONNX Runtime; the session opens on first use with
+    torch's current thread count (the service limits it before scoring)."""
+
+    def __init__(self, path: str | Path, hidden: int, width: int | None = None) -> None:
+        self.path = Path(path)
+        self.hidden = hidden
+        self.width = width  # the graph's fixed sequence width, if it has one
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def queries(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        if len(tokens) == 0:
+            return np.zeros((0, self.hidden), dtype=np.float32)
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = session(self.path, threads=torch.get_num_threads())
+        if self.width is not None and tokens.shape[1] != self.width:
+            padded = np.zeros((len(tokens), self.width), dtype=np.int64)
+            padded[:, : tokens.shape[1]] = tokens[:, : self.width]
+            tokens = padded
+        feeds = {
+            INPUTS[0]: np.ascontiguousarray(tokens, dtype=np.int64),
+            INPUTS[1]: np.ascontiguousarray(lengths, dtype=np.int64),
+        }
+        return self._session.run([OUTPUT], feeds)[0]
+
+
+def export(
+    model: SequentialRecommender,
+    folder: str | Path,
+    *,
+    int8: bool = True,
+    check_users: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write `query.onnx` (and `query.int8.onnx`) into `folder` with a parity report.
+
+    Returns the report also written to `export.json`: per precision its file, size, the
+    share of checked users whose top-10 equals torch's, the largest relative score error
+    and whether it passed.
+    """
+    model.check_fitted()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    # A recurrent network is unrolled over time when exported, so its graph has a fixed
+    # width: sequences are padded on the right to max_length, which leaves the last real
+    # state as it is (the recurrence runs forwards).
+    fixed = max(cfg.max_length, 2) if model.export_fixed_width else None
+    width = fixed or max(2, min(cfg.max_length, 8))
+    example = (
+        torch.ones((2, width), dtype=torch.int64, device=model.device_),
+        torch.tensor([width, width - 1], dtype=torch.int64, device=model.device_),
+    )
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    length = torch.export.Dim("width", min=1, max=max(cfg.max_length, 2))
+    network = _QueryNetwork(model).eval()
+    fp32 = export_module(
+        network,
+        example,
+        folder / FILES["fp32"],
+        input_names=INPUTS,
+        output_names=[OUTPUT],
+        dynamic_shapes=({0: batch} if fixed else {0: batch, 1: length}, {0: batch}),
+    )
+    paths = {"fp32": fp32}
+    if int8:
+        paths["int8"] = quantize_dynamic_int8(fp32, folder / FILES["int8"])
+    tokens, lengths = _check_sequences(model, check_users, seed)
+    report: dict[str, Any] = {"checked_users": len(lengths), "width": fixed, "precisions": {}}
+    for precision, path in paths.items():
+        parity = _parity(model, QueryRuntime(path, cfg.hidden, fixed), tokens, lengths)
+        bar = BARS[precision]
+        parity["passed"] = (
+            parity["top10_agreement"] >= bar["top10_agreement"]
+            and parity["top10_overlap"] >= bar["top10_overlap"]
+            and parity["max_relative_score_error"] <= bar["max_relative_score_error"]
+        )
+        report["precisions"][precision] = {
+            "file": path.name,
+            "size_mb": round(path.stat().st_size / 2**20, 3),
+            **parity,
+        }
+    text = json.dumps(report, indent=2)
+    atomic_write(folder / REPORT_FILE, lambda tmp: Path(tmp).write_text(text))
+    return report
+
+
+def runtime_for(folder: str | Path, hidden: int, precision: str) -> QueryRuntime | None:
+    """The runtime to score with for `precision` ("fp32", "int8", "off"), or None for torch.
+
+    int8 falls back to fp32 when its check failed; a file whose check failed is never used.
+    """
+    if precision == "off":
+        return None
+    folder = Path(folder)
+    report_path = folder / REPORT_FILE
+    if not report_path.is_file():
+        return None
+    report = json.loads(report_path.read_text())
+    checks = report.get("precisions", {})
+    for candidate in (precision, "fp32") if precision == "int8" else ("fp32",):
+        check = checks.get(candidate)
+        if check and check.get("passed") and (folder / check["file"]).is_file():
+            return QueryRuntime(folder / check["file"], hidden, report.get("width"))
+    return None
+
+
+def _check_sequences(
+    model: SequentialRecommender, n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The histories of up to n seeded users who have one, as right-padded tokens."""
+    from shopsense.recommend.sequential import _windows
+
+    indptr = model.history_indptr_
+    users = np.flatnonzero(np.diff(indptr) > 0)
+    if len(users) > n:
+        users = np.sort(np.random.default_rng(seed).choice(users, n, replace=False))
+    return _windows(model.history_items_, indptr[users], indptr[users + 1], model.config.max_length)
+
+
+def _parity(
+    model: SequentialRecommender, runtime: QueryRuntime, tokens: np.ndarray, lengths: np.ndarray
+) -> dict[str, Any]:
+    """Top-10 agreement and score error of `runtime` against the torch network."""
+    items = model._output_weights().detach().float().cpu().numpy()
+    model.module_.eval()
+    with torch.no_grad():
+        reference = model._network_states(torch.from_numpy(tokens), torch.from_numpy(lengths))
+    want = reference.float().cpu().numpy() @ items.T
+    got = runtime.queries(tokens, lengths) @ items.T
+    k = min(10, want.shape[1])
+    top_want = np.sort(np.argpartition(-want, k - 1, axis=1)[:, :k], axis=1)
+    top_got = np.sort(np.argpartition(-got, k - 1, axis=1)[:, :k], axis=1)
+    if not len(want):
+        return {"top10_agreement": 1.0, "top10_overlap": 1.0, "max_relative_score_error": 0.0}
+    agreement = float(np.mean(np.all(top_want == top_got, axis=1)))
+    shared = [
+        len(np.intersect1d(a, b, assume_unique=True))
+        for a, b in zip(top_want, top_got, strict=True)
+    ]
+    scale = np.maximum(np.abs(want).max(axis=1, keepdims=True), 1e-12)
+    error = float((np.abs(want - got) / scale).max())
+    return {
+        "top10_agreement": round(agreement, 4),
+        "top10_overlap": round(float(np.mean(shared)) / k, 4),
+        "max_relative_score_error": float(f"{error:.3g}"),
+    }
