@@ -79,17 +79,23 @@ def test_static_int8_calibrates_on_given_batches(exported, tmp_path):
     assert np.abs(_run(int8, x) - want).max() < 0.1 * np.abs(want).max()
 
 
-def test_a_failed_export_leaves_no_file(tmp_path):
-    class Broken(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x[: int(x.sum())]  # data-dependent shape: not exportable as asked
+def test_a_failed_export_leaves_no_file(exported, tmp_path, monkeypatch):
+    """A save that dies half-way (disk full, killed) leaves neither a partial file nor a
+    temporary one: a reader never loads half a graph."""
 
-    target = tmp_path / "broken.onnx"
-    with pytest.raises(Exception):  # noqa: B017 - the exporter's own error types vary
+    class HalfWritten:
+        def save(self, path: str) -> None:
+            with open(path, "wb") as f:
+                f.write(b"half a graph")
+            raise OSError("disk full")
+
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: HalfWritten())
+    net, _ = exported
+    with pytest.raises(OSError, match="disk full"):
         export_module(
-            Broken(),
-            (torch.ones(2, 3),),
-            target,
+            net,
+            (torch.randn(2, 64),),
+            tmp_path / "net.onnx",
             input_names=["x"],
             output_names=["y"],
             dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},),

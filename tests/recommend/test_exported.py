@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from shopsense.compress.checked import REPORT_FILE
 from shopsense.data.sources import load_sample
 from shopsense.data.views import Interactions
 from shopsense.eval.splits import leave_last_out
-from shopsense.recommend.exported import FILES, REPORT_FILE
+from shopsense.recommend.exported import FILES
 from shopsense.recommend.gru4rec import GRU4Rec
 from shopsense.recommend.sasrec import SASRec
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shopsense.compress.checked import meets, write_report
 from shopsense.compress.onnx_runtime import export_module, quantize_static_int8, session
 from shopsense.data.images import ImageSet
 from shopsense.images.data import normalise
@@ -98,3 +99,76 @@ def quantize_int8(
         for s in range(0, len(arr), batch)
     ]
     return quantize_static_int8(fp32_path, out_path, batches)
+
+
+#: per precision, what the exported network must reproduce of the torch one on real photos:
+#: share of photos with the same top category, largest logit error relative to the photo's
+#: largest |logit|, and the least cosine between the two embeddings of a photo
+BARS = {
+    "fp32": {
+        "top1_agreement": (">=", 0.99),
+        "max_relative_logit_error": ("<=", 1e-3),
+        "min_embedding_cosine": (">=", 0.999),
+    },
+    "int8": {"top1_agreement": (">=", 0.97), "min_embedding_cosine": (">=", 0.9)},
+}
+#: photos the check (and the int8 calibration) reads at most
+CHECK_IMAGES = 512
+
+
+def export_checked(
+    model: Any,
+    folder: str | Path,
+    *,
+    int8: bool = True,
+    images: ImageSet | np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Write `model.onnx` (and a calibrated `model.int8.onnx`) into `folder`, check both
+    against the torch network on real photos and write the report (`export.json`).
+
+    `images`: the shop's own photos (a few hundred, ideally every category); default, the
+    sample of training photos a freshly fitted classifier keeps.
+    """
+    arr = images.images if isinstance(images, ImageSet) else images
+    if arr is None:
+        arr = getattr(model, "calibration_images_", None)
+    if arr is None or len(arr) == 0:
+        raise ValueError(
+            "checking an exported image model needs real photos: pass images=... (a few "
+            "hundred of the shop's own), or export right after fit"
+        )
+    arr = np.asarray(arr)[:CHECK_IMAGES]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"fp32": export_onnx(model, folder / FP32_FILE)}
+    if int8:
+        paths["int8"] = quantize_int8(paths["fp32"], folder / INT8_FILE, model, arr)
+    held, model.runtime_ = model.runtime_, None  # the reference is the torch network
+    try:
+        want_logits, want_embedding = model.logits(arr), model.embed(arr)
+    finally:
+        model.runtime_ = held
+    report: dict[str, Any] = {"checked_images": len(arr), "precisions": {}}
+    for precision, path in paths.items():
+        runtime = OnnxClassifier(path, model, threads=torch.get_num_threads())
+        logits, embedding = runtime.logits(arr), runtime.embed(arr)
+        scale = np.maximum(np.abs(want_logits).max(axis=1), 1e-12)
+        numbers = {
+            "top1_agreement": round(
+                float(np.mean(logits.argmax(axis=1) == want_logits.argmax(axis=1))), 4
+            ),
+            "max_relative_logit_error": float(
+                f"{float((np.abs(logits - want_logits).max(axis=1) / scale).max()):.3g}"
+            ),
+            "min_embedding_cosine": round(
+                float(np.min(np.sum(embedding * want_embedding, axis=1))), 5
+            ),
+        }
+        report["precisions"][precision] = {
+            "file": path.name,
+            "size_mb": round(path.stat().st_size / 2**20, 3),
+            **numbers,
+            "passed": meets(numbers, BARS[precision]),
+        }
+    write_report(folder, report)
+    return report

@@ -100,6 +100,7 @@ def train(
             "test": len(test_view),
             "unreadable": len(view.problems),
         },
+        export=settings.onnx != "off",
     )
     folder = _report_dir(settings, f"images-{name}")
     write_json(folder / "report.json", {"model": f"{name}/{version.version}", **report})

@@ -14,7 +14,6 @@ torch's top 10 items stay in its top 10 (its ranking quality is measured by
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,20 +21,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from shopsense.compress.checked import chosen_file, meets, write_report
 from shopsense.compress.onnx_runtime import export_module, quantize_dynamic_int8, session
-from shopsense.persist import atomic_write
 
 if TYPE_CHECKING:
     from shopsense.recommend.sequential import SequentialRecommender
 
 FILES = {"fp32": "query.onnx", "int8": "query.int8.onnx"}
-REPORT_FILE = "export.json"
 INPUTS, OUTPUT = ("tokens", "lengths"), "query"
 #: per precision: least share of users whose top-10 list equals torch's, least mean share
 #: of torch's top 10 kept, largest |score error| relative to the user's largest |score|
 BARS = {
-    "fp32": {"top10_agreement": 0.99, "top10_overlap": 0.99, "max_relative_score_error": 1e-3},
-    "int8": {"top10_agreement": 0.0, "top10_overlap": 0.9, "max_relative_score_error": 1.0},
+    "fp32": {
+        "top10_agreement": (">=", 0.99),
+        "top10_overlap": (">=", 0.99),
+        "max_relative_score_error": ("<=", 1e-3),
+    },
+    "int8": {"top10_overlap": (">=", 0.9)},
 }
 
 
@@ -125,40 +127,24 @@ def export(
     report: dict[str, Any] = {"checked_users": len(lengths), "width": fixed, "precisions": {}}
     for precision, path in paths.items():
         parity = _parity(model, QueryRuntime(path, cfg.hidden, fixed), tokens, lengths)
-        bar = BARS[precision]
-        parity["passed"] = (
-            parity["top10_agreement"] >= bar["top10_agreement"]
-            and parity["top10_overlap"] >= bar["top10_overlap"]
-            and parity["max_relative_score_error"] <= bar["max_relative_score_error"]
-        )
+        parity["passed"] = meets(parity, BARS[precision])
         report["precisions"][precision] = {
             "file": path.name,
             "size_mb": round(path.stat().st_size / 2**20, 3),
             **parity,
         }
-    text = json.dumps(report, indent=2)
-    atomic_write(folder / REPORT_FILE, lambda tmp: Path(tmp).write_text(text))
+    write_report(folder, report)
     return report
 
 
 def runtime_for(folder: str | Path, hidden: int, precision: str) -> QueryRuntime | None:
-    """The runtime to score with for `precision` ("fp32", "int8", "off"), or None for torch.
-
-    int8 falls back to fp32 when its check failed; a file whose check failed is never used.
-    """
-    if precision == "off":
+    """The runtime to score with for `precision` ("fp32", "int8", "off"), or None for torch
+    (see `shopsense.compress.checked.chosen_file`)."""
+    chosen = chosen_file(folder, precision)
+    if chosen is None:
         return None
-    folder = Path(folder)
-    report_path = folder / REPORT_FILE
-    if not report_path.is_file():
-        return None
-    report = json.loads(report_path.read_text())
-    checks = report.get("precisions", {})
-    for candidate in (precision, "fp32") if precision == "int8" else ("fp32",):
-        check = checks.get(candidate)
-        if check and check.get("passed") and (folder / check["file"]).is_file():
-            return QueryRuntime(folder / check["file"], hidden, report.get("width"))
-    return None
+    path, report = chosen
+    return QueryRuntime(path, hidden, report.get("width"))
 
 
 def _check_sequences(
