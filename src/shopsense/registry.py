@@ -324,8 +324,12 @@ class Registry:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def load(self, task: str, name: str, version: str | None = None) -> Any:
-        """Load a saved model (the latest version by default)."""
+    def load(
+        self, task: str, name: str, version: str | None = None, *, onnx: str | None = None
+    ) -> Any:
+        """Load a saved model (the latest version by default). `onnx` ("fp32", "int8",
+        "off") chooses what scores a model saved with an ONNX export; None: the setting
+        of this process's environment (SHOPSENSE_ONNX)."""
         v = self.get(task, name, version)
         kind = json.loads((v.path / CONFIG_FILE).read_text())["model"]
         try:
@@ -333,6 +337,8 @@ class Registry:
         except ValueError:
             raise ValueError(f"{v.path} holds an unknown model kind {kind!r}") from None
         model = cls.load(v.path)
+        if onnx is not None and getattr(model, "exportable", False):
+            model.use_runtime(v.path, onnx)
         for callback in self.on_load:
             callback(model)
         return model

@@ -32,3 +32,34 @@ def test_onnx_serves_what_torch_serves(fresh_shop: Settings) -> None:
     plain, plain_lists = _answers(fresh_shop.model_copy(update={"onnx": "off"}))
     assert plain["runtime"] == "torch"
     assert onnx_lists == plain_lists
+
+
+def test_the_image_classifier_serves_from_onnx_like_torch(fresh_shop: Settings) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from shopsense.images.workflows import load_model
+    from tests.images.shop import sample
+
+    model, version = load_model(fresh_shop)
+    assert model.runtime_ is not None  # saved with its export at training, loaded with it
+    assert (version.path / "model.onnx").is_file() and version.meta["export"]["precisions"]
+    photos = sample("test", 12, seed=5)
+    answers = {}
+    for onnx in ("fp32", "off"):
+        settings = fresh_shop.model_copy(update={"onnx": onnx, "rate_burst": 1000})
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            got = []
+            for row in range(len(photos)):
+                buf = io.BytesIO()
+                Image.fromarray(photos.images[row]).save(buf, format="PNG")
+                r = client.post("/v1/images/classify", files={"file": ("a.png", buf.getvalue())})
+                assert r.status_code == 200, r.text
+                got.append((r.json()["category"], r.json()["confidence"]))
+        answers[onnx] = got
+    assert [c for c, _ in answers["fp32"]] == [c for c, _ in answers["off"]]
+    np.testing.assert_allclose(
+        [p for _, p in answers["fp32"]], [p for _, p in answers["off"]], atol=1e-3
+    )

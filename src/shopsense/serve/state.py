@@ -362,9 +362,7 @@ class ServiceState:
 
     def _load(self, version: ModelVersion) -> ServedModel:
         start = time.perf_counter()
-        model = self.registry.load(TASK, version.name, version.version)
-        if getattr(model, "exportable", False):  # this service's setting, not the process's
-            model.use_runtime(version.path, self.settings.onnx)
+        model = self.registry.load(TASK, version.name, version.version, onnx=self.settings.onnx)
         self._catalogue = None  # activation is when a new catalogue shows up
         events_version = self.data_version("events")  # before reading: a later write shows
         served = ServedModel(
