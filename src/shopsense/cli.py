@@ -475,9 +475,16 @@ def models(
         console.print("[dim]active: serves after a restart; --url URL shows what serves now[/]")
 
 
+def _checked_on(report: dict) -> str:
+    """What an export's check read, e.g. "1000 users" or "512 photos"."""
+    if "checked_images" in report:
+        return f"{report['checked_images']} photos"
+    return f"{report.get('checked_users', 0)} users"
+
+
 def _exported(meta: dict) -> str:
     """The exported precisions whose parity check passed, e.g. "fp32+int8" ("" if none)."""
-    checks = meta.get("export", {}).get("precisions", {})
+    checks = meta.get("export", {}).get("precisions", {})  # only passed files are used
     return "+".join(p for p, check in checks.items() if check.get("passed"))
 
 
@@ -581,7 +588,12 @@ def export(
     task_name = _task_of(registry, name, task)
     try:
         with console.status(f"exporting {task_name}/{name} to ONNX"):
-            report = registry.export(task_name, name, version, int8=int8)
+            if task_name == "images":  # checked on the store's own photos
+                from shopsense.images import workflows as images
+
+                report = images.export(settings, name, version, int8=int8)
+            else:
+                report = registry.export(task_name, name, version, int8=int8)
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
     import pandas as pd
@@ -589,7 +601,7 @@ def export(
     rows = [{"precision": p, **check} for p, check in report["precisions"].items()]
     _print_frame(
         pd.DataFrame(rows),
-        title=f"{task_name}/{name}: ONNX against torch on {report['checked_users']} users",
+        title=f"{task_name}/{name}: ONNX against torch on {_checked_on(report)}",
     )
     failed = [r["precision"] for r in rows if not r["passed"]]
     if failed:

@@ -344,16 +344,23 @@ class Registry:
         return model
 
     def export(
-        self, task: str, name: str, version: str | None = None, *, int8: bool = True
+        self,
+        task: str,
+        name: str,
+        version: str | None = None,
+        *,
+        int8: bool = True,
+        **inputs: Any,
     ) -> dict[str, Any]:
         """Write the ONNX form of a saved version (the latest by default) into its folder,
-        for a version saved without one; returns the export's parity report."""
+        for a version saved without one; returns the export's parity report. `inputs` go
+        to the model's `export` (an image classifier's check needs `images=`)."""
         v = self.get(task, name, version)
         kind = json.loads((v.path / CONFIG_FILE).read_text())["model"]
         cls = model_class(kind)
         if not getattr(cls, "exportable", False):
             raise ValueError(f"{task}/{name}/{v.version} ({kind}) has no exported form")
-        report = cls.load(v.path).export(v.path, int8=int8)  # type: ignore[attr-defined]
+        report = cls.load(v.path).export(v.path, int8=int8, **inputs)  # type: ignore[attr-defined]
         meta = {**v.meta, "export": report}
         text = json.dumps(meta, indent=2, default=str)
         atomic_write(v.path / META_FILE, lambda tmp: Path(tmp).write_text(text))
