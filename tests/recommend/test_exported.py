@@ -108,3 +108,17 @@ def test_a_batch_of_no_users_and_long_histories_work(saved):
     np.testing.assert_allclose(
         served.history_queries([long]), model.history_queries([long]), rtol=1e-4, atol=1e-5
     )
+
+
+def test_a_recurrent_model_exports_a_narrow_graph_for_short_histories(split, tmp_path):
+    model = GRU4Rec(**SMALL).fit(split.train)
+    folder = model.save(tmp_path / "gru")
+    report = model.export(folder)
+    assert report["precisions"]["fp32"]["widths"] == {"16": "query.w16.onnx", "50": "query.onnx"}
+    served = GRU4Rec.load(folder)
+    assert served.runtime_.widths == [16, 50]
+    short = [np.arange(5), np.arange(3)]
+    np.testing.assert_allclose(
+        served.history_queries(short), model.history_queries(short), rtol=1e-4, atol=1e-5
+    )
+    assert set(served.runtime_._sessions) == {16}  # the long graph was not needed

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from shopsense.recommend.sequential import SequentialRecommender
 
 FILES = {"fp32": "query.onnx", "int8": "query.int8.onnx"}
+#: the narrow graph a recurrent model also exports: most histories are short
+NARROW_WIDTH = 16
 INPUTS, OUTPUT = ("tokens", "lengths"), "query"
 #: per precision: least share of users whose top-10 list equals torch's, least mean share
 #: of torch's top 10 kept, largest |score error| relative to the user's largest |score|
@@ -54,32 +56,69 @@ class _QueryNetwork(torch.nn.Module):
 
 
 class QueryRuntime:
-    """Queries from an exported file via ONNX Runtime; the session opens on first use with
-    torch's current thread count (the service limits it before scoring)."""
+    """Queries from exported files via ONNX Runtime; sessions open on first use with
+    torch's current thread count (the service limits it before scoring).
 
-    def __init__(self, path: str | Path, hidden: int, width: int | None = None) -> None:
-        self.path = Path(path)
+    `files` maps a graph's fixed sequence width to its file, or holds one file under None
+    for a graph whose width is dynamic. A batch runs on the narrowest graph at least as
+    wide as its longest history, padded on the right.
+    """
+
+    def __init__(self, files: dict[int | None, Path], hidden: int) -> None:
+        self.files = {w: Path(p) for w, p in files.items()}
+        self.widths = sorted(w for w in self.files if w is not None)
         self.hidden = hidden
-        self.width = width  # the graph's fixed sequence width, if it has one
-        self._session: Any = None
+        self._sessions: dict[int | None, Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The file of the widest graph (the one that reads every history)."""
+        return self.files[self.widths[-1] if self.widths else None]
+
+    def _session(self, width: int | None) -> Any:
+        found = self._sessions.get(width)
+        if found is None:
+            with self._lock:
+                found = self._sessions.get(width)
+                if found is None:
+                    found = session(self.files[width], threads=torch.get_num_threads())
+                    self._sessions[width] = found
+        return found
 
     def queries(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         if len(tokens) == 0:
             return np.zeros((0, self.hidden), dtype=np.float32)
-        if self._session is None:
-            with self._lock:
-                if self._session is None:
-                    self._session = session(self.path, threads=torch.get_num_threads())
-        if self.width is not None and tokens.shape[1] != self.width:
-            padded = np.zeros((len(tokens), self.width), dtype=np.int64)
-            padded[:, : tokens.shape[1]] = tokens[:, : self.width]
-            tokens = padded
+        width = None
+        if self.widths:
+            need = tokens.shape[1]
+            width = next((w for w in self.widths if w >= need), self.widths[-1])
+            if need != width:
+                padded = np.zeros((len(tokens), width), dtype=np.int64)
+                padded[:, : min(need, width)] = tokens[:, :width]
+                tokens = padded
         feeds = {
             INPUTS[0]: np.ascontiguousarray(tokens, dtype=np.int64),
             INPUTS[1]: np.ascontiguousarray(lengths, dtype=np.int64),
         }
-        return self._session.run([OUTPUT], feeds)[0]
+        return self._session(width).run([OUTPUT], feeds)[0]
+
+
+def _widths(model: SequentialRecommender) -> list[int | None]:
+    """The graphs to export: one of dynamic width, or for a recurrent network (which the
+    exporter unrolls over time) a narrow one for the many short histories and one of the
+    full `max_length`; padding on the right leaves the last real state unchanged (the
+    recurrence runs forwards)."""
+    full = max(model.config.max_length, 2)
+    if not model.export_fixed_width:
+        return [None]
+    return sorted({min(NARROW_WIDTH, full), full})
+
+
+def _file(precision: str, width: int | None, full: int | None) -> str:
+    """query.onnx / query.int8.onnx for the full graph, query.w16[.int8].onnx narrower."""
+    name = FILES[precision]
+    return name if width == full else name.replace("query.", f"query.w{width}.", 1)
 
 
 def export(
@@ -90,9 +129,10 @@ def export(
     check_users: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Write `query.onnx` (and `query.int8.onnx`) into `folder` with a parity report.
+    """Write `query.onnx` (and `query.int8.onnx`; a recurrent model also narrower graphs)
+    into `folder` with a parity report.
 
-    Returns the report also written to `export.json`: per precision its file, size, the
+    Returns the report also written to `export.json`: per precision its files, size, the
     share of checked users whose top-10 equals torch's, the largest relative score error
     and whether it passed.
     """
@@ -100,37 +140,40 @@ def export(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = model.config
-    # A recurrent network is unrolled over time when exported, so its graph has a fixed
-    # width: sequences are padded on the right to max_length, which leaves the last real
-    # state as it is (the recurrence runs forwards).
-    fixed = max(cfg.max_length, 2) if model.export_fixed_width else None
-    width = fixed or max(2, min(cfg.max_length, 8))
-    example = (
-        torch.ones((2, width), dtype=torch.int64, device=model.device_),
-        torch.tensor([width, width - 1], dtype=torch.int64, device=model.device_),
-    )
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    length = torch.export.Dim("width", min=1, max=max(cfg.max_length, 2))
+    widths = _widths(model)
+    full = widths[-1]
     network = _QueryNetwork(model).eval()
-    fp32 = export_module(
-        network,
-        example,
-        folder / FILES["fp32"],
-        input_names=INPUTS,
-        output_names=[OUTPUT],
-        dynamic_shapes=({0: batch} if fixed else {0: batch, 1: length}, {0: batch}),
-    )
-    paths = {"fp32": fp32}
-    if int8:
-        paths["int8"] = quantize_dynamic_int8(fp32, folder / FILES["int8"])
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    dynamic = torch.export.Dim("width", min=1, max=max(cfg.max_length, 2))
+    files: dict[str, dict[int | None, Path]] = {"fp32": {}, "int8": {}}
+    for width in widths:
+        w = width or max(2, min(cfg.max_length, 8))
+        example = (
+            torch.ones((2, w), dtype=torch.int64, device=model.device_),
+            torch.tensor([w, w - 1], dtype=torch.int64, device=model.device_),
+        )
+        fp32 = export_module(
+            network,
+            example,
+            folder / _file("fp32", width, full),
+            input_names=INPUTS,
+            output_names=[OUTPUT],
+            dynamic_shapes=({0: batch} if width else {0: batch, 1: dynamic}, {0: batch}),
+        )
+        files["fp32"][width] = fp32
+        if int8:
+            files["int8"][width] = quantize_dynamic_int8(fp32, folder / _file("int8", width, full))
     tokens, lengths = _check_sequences(model, check_users, seed)
-    report: dict[str, Any] = {"checked_users": len(lengths), "width": fixed, "precisions": {}}
-    for precision, path in paths.items():
-        parity = _parity(model, QueryRuntime(path, cfg.hidden, fixed), tokens, lengths)
+    report: dict[str, Any] = {"checked_users": len(lengths), "precisions": {}}
+    for precision, paths in files.items():
+        if not paths:
+            continue
+        parity = _parity(model, QueryRuntime(paths, cfg.hidden), tokens, lengths)
         parity["passed"] = meets(parity, BARS[precision])
         report["precisions"][precision] = {
-            "file": path.name,
-            "size_mb": round(path.stat().st_size / 2**20, 3),
+            "file": paths[full].name,
+            "widths": {str(w): p.name for w, p in paths.items() if w is not None},
+            "size_mb": round(sum(p.stat().st_size for p in paths.values()) / 2**20, 3),
             **parity,
         }
     write_report(folder, report)
@@ -144,7 +187,14 @@ def runtime_for(folder: str | Path, hidden: int, precision: str) -> QueryRuntime
     if chosen is None:
         return None
     path, report = chosen
-    return QueryRuntime(path, hidden, report.get("width"))
+    check = next(c for c in report["precisions"].values() if c["file"] == path.name)
+    widths = check.get("widths") or {}
+    if not widths:
+        return QueryRuntime({None: path}, hidden)
+    files = {int(w): Path(folder) / name for w, name in widths.items()}
+    if not all(f.is_file() for f in files.values()):
+        return None
+    return QueryRuntime(files, hidden)
 
 
 def _check_sequences(
@@ -169,7 +219,15 @@ def _parity(
     with torch.no_grad():
         reference = model._network_states(torch.from_numpy(tokens), torch.from_numpy(lengths))
     want = reference.float().cpu().numpy() @ items.T
-    got = runtime.queries(tokens, lengths) @ items.T
+    # in batches of similar length, trimmed to their longest history, as scoring calls it:
+    # so every exported width (a recurrent model's narrow graph too) is checked
+    queries = np.empty((len(lengths), runtime.hidden), dtype=np.float32)
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), 128):
+        rows = order[start : start + 128]
+        width = max(int(lengths[rows].max()), 1)
+        queries[rows] = runtime.queries(tokens[rows, :width], lengths[rows])
+    got = queries @ items.T
     k = min(10, want.shape[1])
     top_want = np.sort(np.argpartition(-want, k - 1, axis=1)[:, :k], axis=1)
     top_got = np.sort(np.argpartition(-got, k - 1, axis=1)[:, :k], axis=1)
