@@ -154,7 +154,7 @@ class Registry:
             model.save(tmp)
             exported = None
             if export and getattr(model, "exportable", False):
-                exported = model.export(tmp)  # type: ignore[attr-defined]
+                exported = _export_or_note(model, tmp)
             meta = {
                 "task": task,
                 "name": name,
@@ -365,6 +365,17 @@ class Registry:
         text = json.dumps(meta, indent=2, default=str)
         atomic_write(v.path / META_FILE, lambda tmp: Path(tmp).write_text(text))
         return report
+
+
+def _export_or_note(model: Any, folder: Path) -> dict[str, Any]:
+    """The model's export report; an export that fails does not cost the trained model: it
+    is saved without one (it scores in torch) and the failure is noted in its metadata."""
+    try:
+        return model.export(folder)
+    except Exception as e:  # any exporter failure: the model itself is fine
+        log.warning("%s: no ONNX export (%s: %s); it will score in torch", model.name,
+                    type(e).__name__, e)  # fmt: skip
+        return {"error": f"{type(e).__name__}: {e}", "precisions": {}}
 
 
 def _number(name: str) -> int:
