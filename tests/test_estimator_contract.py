@@ -295,7 +295,7 @@ def test_the_same_seed_gives_the_same_model(kind):
 
 # --------------------------------------------------------------------------- export
 #: the kinds whose network exports to ONNX; every deep family is to join this set
-EXPORTABLE = {"gru4rec", "image_classifier", "sasrec"}
+EXPORTABLE = {"gru4rec", "image_classifier", "multdae", "multvae", "sasrec"}
 
 
 def test_the_exportable_kinds_are_the_ones_expected():

@@ -121,4 +121,5 @@ def test_a_recurrent_model_exports_a_narrow_graph_for_short_histories(split, tmp
     np.testing.assert_allclose(
         served.history_queries(short), model.history_queries(short), rtol=1e-4, atol=1e-5
     )
-    assert set(served.runtime_._sessions) == {16}  # the long graph was not needed
+    opened = {w for w, lazy in served.runtime_._sessions.items() if lazy._session is not None}
+    assert opened == {16}  # the long graph was not needed

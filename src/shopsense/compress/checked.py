@@ -13,10 +13,48 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shopsense.persist import atomic_write
 
 REPORT_FILE = "export.json"
 PRECISIONS = ("fp32", "int8")
+
+
+#: a recommender's export, per precision: least share of users whose top-10 list equals
+#: torch's, least mean share of torch's top 10 kept, largest |score error| relative to the
+#: user's largest |score|. int8 changes scores by design: its bar is about the items shown.
+RANKING_BARS = {
+    "fp32": {
+        "top10_agreement": (">=", 0.99),
+        "top10_overlap": (">=", 0.99),
+        "max_relative_score_error": ("<=", 1e-3),
+    },
+    "int8": {"top10_overlap": (">=", 0.9)},
+}
+
+
+def ranking_parity(want: np.ndarray, got: np.ndarray, k: int = 10) -> dict[str, float]:
+    """How well the (users, items) scores `got` reproduce `want`: identical top-k lists
+    (as sets), the mean share of want's top k kept, and the largest score error relative
+    to each user's largest |score|."""
+    if not len(want):
+        return {"top10_agreement": 1.0, "top10_overlap": 1.0, "max_relative_score_error": 0.0}
+    k = min(k, want.shape[1])
+    top_want = np.sort(np.argpartition(-want, k - 1, axis=1)[:, :k], axis=1)
+    top_got = np.sort(np.argpartition(-got, k - 1, axis=1)[:, :k], axis=1)
+    agreement = float(np.mean(np.all(top_want == top_got, axis=1)))
+    shared = [
+        len(np.intersect1d(a, b, assume_unique=True))
+        for a, b in zip(top_want, top_got, strict=True)
+    ]
+    scale = np.maximum(np.abs(want).max(axis=1, keepdims=True), 1e-12)
+    error = float((np.abs(want - got) / scale).max())
+    return {
+        "top10_agreement": round(agreement, 4),
+        "top10_overlap": round(float(np.mean(shared)) / k, 4),
+        "max_relative_score_error": float(f"{error:.3g}"),
+    }
 
 
 def meets(numbers: Mapping[str, float], bars: Mapping[str, tuple[str, float]]) -> bool:

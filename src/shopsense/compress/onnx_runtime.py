@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -138,3 +139,20 @@ def _preprocessed(fp32_path: str | Path, folder: str) -> str:
     pre = os.path.join(folder, "pre.onnx")
     quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
     return pre
+
+
+class LazySession:
+    """An ONNX Runtime session opened on first use, with torch's thread count at that
+    moment (the service limits torch's threads after loading, before scoring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, outputs: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = session(self.path, threads=torch.get_num_threads())
+        return self._session.run(list(outputs), dict(feeds))

@@ -14,15 +14,20 @@ torch's top 10 items stay in its top 10 (its ranking quality is measured by
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from shopsense.compress.checked import chosen_file, meets, write_report
-from shopsense.compress.onnx_runtime import export_module, quantize_dynamic_int8, session
+from shopsense.compress.checked import (
+    RANKING_BARS,
+    chosen_file,
+    meets,
+    ranking_parity,
+    write_report,
+)
+from shopsense.compress.onnx_runtime import LazySession, export_module, quantize_dynamic_int8
 
 if TYPE_CHECKING:
     from shopsense.recommend.sequential import SequentialRecommender
@@ -31,16 +36,6 @@ FILES = {"fp32": "query.onnx", "int8": "query.int8.onnx"}
 #: the narrow graph a recurrent model also exports: most histories are short
 NARROW_WIDTH = 16
 INPUTS, OUTPUT = ("tokens", "lengths"), "query"
-#: per precision: least share of users whose top-10 list equals torch's, least mean share
-#: of torch's top 10 kept, largest |score error| relative to the user's largest |score|
-BARS = {
-    "fp32": {
-        "top10_agreement": (">=", 0.99),
-        "top10_overlap": (">=", 0.99),
-        "max_relative_score_error": ("<=", 1e-3),
-    },
-    "int8": {"top10_overlap": (">=", 0.9)},
-}
 
 
 class _QueryNetwork(torch.nn.Module):
@@ -68,23 +63,12 @@ class QueryRuntime:
         self.files = {w: Path(p) for w, p in files.items()}
         self.widths = sorted(w for w in self.files if w is not None)
         self.hidden = hidden
-        self._sessions: dict[int | None, Any] = {}
-        self._lock = threading.Lock()
+        self._sessions = {w: LazySession(p) for w, p in self.files.items()}
 
     @property
     def path(self) -> Path:
         """The file of the widest graph (the one that reads every history)."""
         return self.files[self.widths[-1] if self.widths else None]
-
-    def _session(self, width: int | None) -> Any:
-        found = self._sessions.get(width)
-        if found is None:
-            with self._lock:
-                found = self._sessions.get(width)
-                if found is None:
-                    found = session(self.files[width], threads=torch.get_num_threads())
-                    self._sessions[width] = found
-        return found
 
     def queries(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         if len(tokens) == 0:
@@ -101,7 +85,7 @@ class QueryRuntime:
             INPUTS[0]: np.ascontiguousarray(tokens, dtype=np.int64),
             INPUTS[1]: np.ascontiguousarray(lengths, dtype=np.int64),
         }
-        return self._session(width).run([OUTPUT], feeds)[0]
+        return self._sessions[width].run([OUTPUT], feeds)[0]
 
 
 def _widths(model: SequentialRecommender) -> list[int | None]:
@@ -169,7 +153,7 @@ def export(
         if not paths:
             continue
         parity = _parity(model, QueryRuntime(paths, cfg.hidden), tokens, lengths)
-        parity["passed"] = meets(parity, BARS[precision])
+        parity["passed"] = meets(parity, RANKING_BARS[precision])
         report["precisions"][precision] = {
             "file": paths[full].name,
             "widths": {str(w): p.name for w, p in paths.items() if w is not None},
@@ -228,20 +212,4 @@ def _parity(
         width = max(int(lengths[rows].max()), 1)
         queries[rows] = runtime.queries(tokens[rows, :width], lengths[rows])
     got = queries @ items.T
-    k = min(10, want.shape[1])
-    top_want = np.sort(np.argpartition(-want, k - 1, axis=1)[:, :k], axis=1)
-    top_got = np.sort(np.argpartition(-got, k - 1, axis=1)[:, :k], axis=1)
-    if not len(want):
-        return {"top10_agreement": 1.0, "top10_overlap": 1.0, "max_relative_score_error": 0.0}
-    agreement = float(np.mean(np.all(top_want == top_got, axis=1)))
-    shared = [
-        len(np.intersect1d(a, b, assume_unique=True))
-        for a, b in zip(top_want, top_got, strict=True)
-    ]
-    scale = np.maximum(np.abs(want).max(axis=1, keepdims=True), 1e-12)
-    error = float((np.abs(want - got) / scale).max())
-    return {
-        "top10_agreement": round(agreement, 4),
-        "top10_overlap": round(float(np.mean(shared)) / k, 4),
-        "max_relative_score_error": float(f"{error:.3g}"),
-    }
+    return ranking_parity(want, got)
