@@ -8,7 +8,8 @@ stores) and every runtime is measured on that same model in this process:
 
 - quality: HR@10 / NDCG@10 on the test users with that runtime scoring, and the relative
   change against torch (goal: <= 1% for fp32, <= 2% for int8);
-- latency of the exported network (item history -> query vector) on real test histories,
+- latency of what the export replaces on real test users — a sequence model's network from
+  item history to query vector, an autoencoder's from item row to logits over all items —
   one thread as the service runs it: median and p99 over single calls at batch 1 and 64,
   histories/s at batch 64, and the speed-up over torch eager at the same batch (goal:
   >= 3x at batch 1);
@@ -42,14 +43,15 @@ from threadpoolctl import threadpool_limits
 from shopsense.config import Settings
 from shopsense.eval.evaluate import evaluate
 from shopsense.eval.splits import Split, leave_last_out
-from shopsense.recommend.exported import FILES
+from shopsense.recommend import autoencoder_export, exported
+from shopsense.recommend.autoencoders import _bags
 from shopsense.recommend.neural import WEIGHTS_FILE
 from shopsense.recommend.sequential import SequentialRecommender
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / ".work" / "compress"
 DATASETS = ("amazon-beauty-seq", "uci-online-retail")
-MODELS = ("sasrec", "gru4rec")
+MODELS = ("sasrec", "gru4rec", "multvae", "multdae")
 RUNTIMES = ("torch", "onnx-fp32", "onnx-int8")
 GOALS = {"onnx-fp32": 0.01, "onnx-int8": 0.02}
 
@@ -77,36 +79,48 @@ def trained(name: str, dataset: str, split: Split, epochs: int, threads: int) ->
     return model, folder
 
 
-def _timings(call: Any, batches: list[tuple[Any, Any]]) -> np.ndarray:
-    for tokens, lengths in batches[:5]:  # warm-up: first calls allocate
-        call(tokens, lengths)
+def _timings(call: Any, batches: list[tuple]) -> np.ndarray:
+    for args in batches[:5]:  # warm-up: first calls allocate
+        call(*args)
     out = []
-    for tokens, lengths in batches:
+    for args in batches:
         start = time.perf_counter()
-        call(tokens, lengths)
+        call(*args)
         out.append(time.perf_counter() - start)
     return np.asarray(out) * 1000
 
 
-def latency(
-    model: SequentialRecommender, runtime: str, users: np.ndarray, batch: int, calls: int
-) -> dict[str, float]:
-    """p50/p99 ms per call and histories/s of the exported network at `batch`."""
+def _calls(model: Any, runtime: str, users: np.ndarray, batch: int, calls: int) -> tuple:
+    """(call, argument tuples) timing what the export replaces, on real users' histories:
+    a sequence model's history -> query network; an autoencoder's item row -> logits (the
+    first layer's sparse product included on both sides)."""
     rng = np.random.default_rng(0)
-    batches = []
-    for _ in range(calls):
-        chosen = rng.choice(users, batch, replace=False)
-        tokens, lengths = model._history_tokens([model.history_of(u) for u in chosen])
-        batches.append((tokens, lengths))
-    if runtime == "torch":
-        model.module_.eval()
+    chosen = [rng.choice(users, batch, replace=False) for _ in range(calls)]
+    model.module_.eval()
+    if isinstance(model, SequentialRecommender):
+        args = [model._history_tokens([model.history_of(u) for u in c]) for c in chosen]
+        if runtime == "torch":
 
-        def call(tokens: Any, lengths: Any) -> Any:
+            def call(tokens: Any, lengths: Any) -> Any:
+                with torch.inference_mode():
+                    return model._network_states(tokens, lengths)
+
+            return call, args
+        return model.runtime_.queries, [(t.numpy(), n.numpy()) for t, n in args]
+    rows = [(model.seen_[c],) for c in chosen]
+    if runtime == "torch":
+
+        def forward(r: Any) -> Any:
             with torch.inference_mode():
-                return model._network_states(tokens, lengths)
-    else:
-        batches = [(t.numpy(), n.numpy()) for t, n in batches]
-        call = model.runtime_.queries
+                return model.module_(*_bags(r, model.device_)[:3])[0]
+
+        return forward, rows
+    return model.runtime_.logits, rows
+
+
+def latency(model: Any, runtime: str, users: np.ndarray, batch: int, calls: int) -> dict:
+    """p50/p99 ms per call and histories/s of the exported network at `batch`."""
+    call, batches = _calls(model, runtime, users, batch, calls)
     ms = _timings(call, batches)
     return {
         "p50_ms": round(float(np.median(ms)), 3),
@@ -125,7 +139,10 @@ def measure(
     for runtime in RUNTIMES:
         precision = "off" if runtime == "torch" else runtime.removeprefix("onnx-")
         model.use_runtime(folder, precision)
-        if runtime != "torch" and model.runtime_.path.name != FILES[precision]:
+        files = (
+            exported.FILES if isinstance(model, SequentialRecommender) else autoencoder_export.FILES
+        )
+        if runtime != "torch" and model.runtime_.path.name != files[precision]:
             continue  # a file that missed its parity bar is not used, so not measured
         with threadpool_limits(args.threads):
             torch.set_num_threads(args.threads)
@@ -134,7 +151,7 @@ def measure(
         with threadpool_limits(1):
             one = latency(model, runtime, users, 1, args.calls)
             many = latency(model, runtime, users, 64, max(args.calls // 6, 20))
-        file = folder / (WEIGHTS_FILE if runtime == "torch" else FILES[precision])
+        file = folder / (WEIGHTS_FILE if runtime == "torch" else files[precision])
         check = report["precisions"].get(precision, {})
         rows.append(
             {
@@ -178,7 +195,8 @@ def to_markdown(records: list[dict[str, Any]], meta: dict[str, Any], args: Any) 
         "",
         "Same trained model per row group (recommend_deep.py's settings, epochs capped at "
         f"{args.epochs}), leave-last-out, full ranking. Latency: the exported network (item "
-        f"history -> query) on real test histories, 1 thread, {args.calls} calls at batch 1 "
+        f"history -> query; an autoencoder's item row -> logits) on real test users, 1 thread, "
+        f"{args.calls} calls at batch 1 "
         "and a sixth as many at batch 64; speed-up against torch eager at the same batch. "
         "Goal: >= 3x at batch 1, NDCG@10 within 1% (fp32) / 2% (int8). "
         f"Total {meta['total_s'] / 60:.1f} min. {header(meta)}",
