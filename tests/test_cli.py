@@ -126,6 +126,32 @@ def test_train_a_neural_model_with_checkpoints(shop):
     assert result.exit_code != 0 and "neural models" in result.output
 
 
+def test_a_trained_sequence_model_is_exported_beside_its_weights(shop):
+    folder, env = shop
+    args = ["train", "-m", "gru4rec", "-p", "epochs=1", "-p", "hidden=16"]
+    result = runner.invoke(app, args, env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    saved = sorted((folder / "models" / "recommend" / "gru4rec").glob("v*"))[-1]
+    report = json.loads((saved / "export.json").read_text())
+    assert report["precisions"]["fp32"]["passed"] and (saved / "query.onnx").is_file()
+    listing = runner.invoke(app, ["models", "--task", "recommend"], env=env, terminal_width=250)
+    assert "fp32+int8" in listing.output
+
+    plain = runner.invoke(app, args, env={**env, "SHOPSENSE_ONNX": "off"}, terminal_width=200)
+    assert plain.exit_code == 0, plain.output
+    unexported = sorted((folder / "models" / "recommend" / "gru4rec").glob("v*"))[-1]
+    assert unexported != saved and not (unexported / "query.onnx").exists()
+    export = ["export", "gru4rec", unexported.name, "--no-int8"]
+    result = runner.invoke(app, export, env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "fp32" in result.output and (unexported / "query.onnx").is_file()
+    assert not (unexported / "query.int8.onnx").exists()
+
+    assert runner.invoke(app, ["train", "-m", "popular"], env=env).exit_code == 0
+    refused = runner.invoke(app, ["export", "popular"], env=env, terminal_width=200)
+    assert refused.exit_code == 1 and "no exported form" in refused.output
+
+
 def test_evaluate_a_neural_model(shop):
     folder, env = shop
     env = {**env, "SHOPSENSE_REPORTS_DIR": str(folder / "reports-neural")}

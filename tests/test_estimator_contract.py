@@ -291,3 +291,33 @@ def test_the_same_seed_gives_the_same_model(kind):
     case = CASES[kind]
     again = case.fit(case.make())
     _same(case.outputs(again), case.outputs(_fitted(kind)))
+
+
+# --------------------------------------------------------------------------- export
+#: the kinds whose network exports to ONNX; every deep family is to join this set
+EXPORTABLE = {"gru4rec", "image_classifier", "multdae", "multvae", "sasrec"}
+
+
+def test_the_exportable_kinds_are_the_ones_expected():
+    found = {k for k in CASES if getattr(model_class(k), "exportable", False)}
+    assert found == EXPORTABLE
+
+
+@pytest.mark.parametrize("kind", sorted(EXPORTABLE))
+def test_an_exported_model_loads_and_gives_the_same_outputs(kind, tmp_path, monkeypatch):
+    model = _fitted(kind)
+    folder = model.save(tmp_path / "m")
+    report = model.export(folder)
+    assert report["precisions"]["fp32"]["passed"], report
+    monkeypatch.setenv("SHOPSENSE_ONNX", "fp32")
+    loaded = model_class(kind).load(folder)
+    assert loaded.runtime_ is not None  # scoring below runs in ONNX Runtime, not torch
+    np.testing.assert_allclose(
+        CASES[kind].outputs(loaded), CASES[kind].outputs(model), rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(set(CASES) - EXPORTABLE))
+def test_a_kind_without_an_exported_form_says_so(kind, tmp_path):
+    with pytest.raises(NotImplementedError, match="no exported form"):
+        _fitted(kind).export(tmp_path)

@@ -177,3 +177,25 @@ def test_a_read_only_registry_still_serves_and_keeps_what_it_served(tmp_path, se
         assert not caplog.text  # warned once, not at every request
     finally:
         _writable(folder)
+
+
+def test_a_failed_export_keeps_the_trained_model(tmp_path, monkeypatch):
+    """An exporter failure must not lose the model that took minutes to train: the version
+    is saved without ONNX files (it scores in torch) and says why in its metadata."""
+    from shopsense.data.sources import load_sample
+    from shopsense.data.views import Interactions
+    from shopsense.recommend.gru4rec import GRU4Rec
+
+    events = Interactions.from_frame(load_sample().tables["events"], keep="first")
+    model = GRU4Rec(epochs=1, hidden=8, threads=1).fit(events)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(GRU4Rec, "export", broken)
+    version = Registry(tmp_path).save(model, export=True)
+    assert version.meta["export"]["error"] == "RuntimeError: exporter crashed"
+    assert not list(version.path.glob("*.onnx"))
+    loaded = Registry(tmp_path).load("recommend", "gru4rec", onnx="fp32")
+    assert loaded.runtime_ is None
+    np.testing.assert_allclose(loaded.score(np.arange(5)), model.score(np.arange(5)), rtol=1e-5)

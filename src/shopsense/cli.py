@@ -464,6 +464,7 @@ def models(
             "created": v.meta.get("created_at", ""),
             "events": v.meta.get("data", {}).get("events", ""),
             "train_s": v.meta.get("data", {}).get("train_s", ""),
+            "onnx": _exported(v.meta),
             "params": json.dumps(v.meta.get("params", {})),
         }
         rows.append(row)
@@ -472,6 +473,19 @@ def models(
     _print_frame(pd.DataFrame(rows), title=f"models in {settings.models_dir}")
     if serving is None:
         console.print("[dim]active: serves after a restart; --url URL shows what serves now[/]")
+
+
+def _checked_on(report: dict) -> str:
+    """What an export's check read, e.g. "1000 users" or "512 photos"."""
+    if "checked_images" in report:
+        return f"{report['checked_images']} photos"
+    return f"{report.get('checked_users', 0)} users"
+
+
+def _exported(meta: dict) -> str:
+    """The exported precisions whose parity check passed, e.g. "fp32+int8" ("" if none)."""
+    checks = meta.get("export", {}).get("precisions", {})  # only passed files are used
+    return "+".join(p for p, check in checks.items() if check.get("passed"))
 
 
 def _first_key(settings) -> str | None:
@@ -552,6 +566,48 @@ def rollback(
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
     console.print(f"rolled back: {v.task}/{v.name}/{v.version} is now active")
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="model name, e.g. sasrec")],
+    version: Annotated[
+        str | None, typer.Argument(help="version, e.g. v0002 (default: the newest)")
+    ] = None,
+    task: TaskOpt = None,
+    int8: Annotated[bool, typer.Option(help="also write an int8 (quantised) file")] = True,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Write a saved deep model's ONNX form beside its weights, checked against the model:
+    it then scores with ONNX Runtime (SHOPSENSE_ONNX=off: torch). Training already does
+    this; use it for versions saved before, or with SHOPSENSE_ONNX=off."""
+    from shopsense.registry import Registry
+
+    settings = _settings(models_dir=models_dir)
+    registry = Registry(settings.models_dir)
+    task_name = _task_of(registry, name, task)
+    try:
+        with console.status(f"exporting {task_name}/{name} to ONNX"):
+            if task_name == "images":  # checked on the store's own photos
+                from shopsense.images import workflows as images
+
+                report = images.export(settings, name, version, int8=int8)
+            else:
+                report = registry.export(task_name, name, version, int8=int8)
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    import pandas as pd
+
+    rows = [{"precision": p, **check} for p, check in report["precisions"].items()]
+    _print_frame(
+        pd.DataFrame(rows),
+        title=f"{task_name}/{name}: ONNX against torch on {_checked_on(report)}",
+    )
+    failed = [r["precision"] for r in rows if not r["passed"]]
+    if failed:
+        err.print(
+            f"[yellow]warning:[/] {', '.join(failed)} missed its parity bar and will not be used"
+        )
 
 
 # ---------------------------------------------------------------------- behaviour

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
         description="sequence models: precompute the query vectors of up to this many known "
         "users at load (0: compute per request)",
     )
+    onnx: str = Field(
+        "fp32",
+        pattern="^(fp32|int8|off)$",
+        description="deep models saved with an ONNX export score with ONNX Runtime: fp32, "
+        "int8 (where its parity check passed, else fp32), or off (always torch); off also "
+        "skips exporting at training",
+    )
     read_only: bool = Field(
         False,
         description="serve without writing the store (no events accepted), beside the one "

@@ -75,6 +75,8 @@ class Estimator:
     name: ClassVar[str]
     #: a learned attribute present (and not None) once the model is fitted or loaded
     fitted_attribute: ClassVar[str]
+    #: whether `export` writes a compressed form (ONNX) that loading then scores with
+    exportable: ClassVar[bool] = False
 
     def is_fitted(self) -> bool:
         """Whether `fit` (or `load`) has run."""
@@ -105,3 +107,11 @@ class Estimator:
     def load(cls, path: str | Path) -> Self:
         """Read a folder written by `save`."""
         raise NotImplementedError(f"{cls.__name__} does not implement load")
+
+    def export(self, path: str | Path, *, int8: bool = True) -> dict[str, Any]:
+        """Write the fitted model's network as ONNX (fp32, and int8 where asked) into the
+        saved model's folder `path`, checked against the model itself; returns the check's
+        report. `load` of that folder then scores with ONNX Runtime (setting `onnx`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no exported form (only models with exportable = True)"
+        )

@@ -30,6 +30,7 @@ from typing import Any, Protocol, Self
 
 from shopsense import __version__
 from shopsense.estimator import registered
+from shopsense.persist import atomic_write
 
 #: where each model kind is defined: the module is imported on the first load of that kind
 #: (a service that serves recommendations never imports the behaviour models' code, and
@@ -141,14 +142,19 @@ class Registry:
         name: str | None = None,
         metrics: dict[str, float] | None = None,
         data: dict[str, Any] | None = None,
+        export: bool = False,
     ) -> ModelVersion:
-        """Store a fitted model as the next version of `task/name` (name: the model's)."""
+        """Store a fitted model as the next version of `task/name` (name: the model's);
+        with `export`, an exportable model's ONNX form is written beside its weights."""
         name = name or model.name
         folder = self.root / task / name
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".incoming-"))
         try:
             model.save(tmp)
+            exported = None
+            if export and getattr(model, "exportable", False):
+                exported = _export_or_note(model, tmp)
             meta = {
                 "task": task,
                 "name": name,
@@ -159,6 +165,8 @@ class Registry:
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "shopsense_version": __version__,
             }
+            if exported is not None:
+                meta["export"] = exported
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
             while True:  # next free version number; rename fails if another writer won
                 version = f"v{self._next_number(folder):04d}"
@@ -316,8 +324,12 @@ class Registry:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def load(self, task: str, name: str, version: str | None = None) -> Any:
-        """Load a saved model (the latest version by default)."""
+    def load(
+        self, task: str, name: str, version: str | None = None, *, onnx: str | None = None
+    ) -> Any:
+        """Load a saved model (the latest version by default). `onnx` ("fp32", "int8",
+        "off") chooses what scores a model saved with an ONNX export; None: the setting
+        of this process's environment (SHOPSENSE_ONNX)."""
         v = self.get(task, name, version)
         kind = json.loads((v.path / CONFIG_FILE).read_text())["model"]
         try:
@@ -325,9 +337,45 @@ class Registry:
         except ValueError:
             raise ValueError(f"{v.path} holds an unknown model kind {kind!r}") from None
         model = cls.load(v.path)
+        if onnx is not None and getattr(model, "exportable", False):
+            model.use_runtime(v.path, onnx)
         for callback in self.on_load:
             callback(model)
         return model
+
+    def export(
+        self,
+        task: str,
+        name: str,
+        version: str | None = None,
+        *,
+        int8: bool = True,
+        **inputs: Any,
+    ) -> dict[str, Any]:
+        """Write the ONNX form of a saved version (the latest by default) into its folder,
+        for a version saved without one; returns the export's parity report. `inputs` go
+        to the model's `export` (an image classifier's check needs `images=`)."""
+        v = self.get(task, name, version)
+        kind = json.loads((v.path / CONFIG_FILE).read_text())["model"]
+        cls = model_class(kind)
+        if not getattr(cls, "exportable", False):
+            raise ValueError(f"{task}/{name}/{v.version} ({kind}) has no exported form")
+        report = cls.load(v.path).export(v.path, int8=int8, **inputs)  # type: ignore[attr-defined]
+        meta = {**v.meta, "export": report}
+        text = json.dumps(meta, indent=2, default=str)
+        atomic_write(v.path / META_FILE, lambda tmp: Path(tmp).write_text(text))
+        return report
+
+
+def _export_or_note(model: Any, folder: Path) -> dict[str, Any]:
+    """The model's export report; an export that fails does not cost the trained model: it
+    is saved without one (it scores in torch) and the failure is noted in its metadata."""
+    try:
+        return model.export(folder)
+    except Exception as e:  # any exporter failure: the model itself is fine
+        log.warning("%s: no ONNX export (%s: %s); it will score in torch", model.name,
+                    type(e).__name__, e)  # fmt: skip
+        return {"error": f"{type(e).__name__}: {e}", "precisions": {}}
 
 
 def _number(name: str) -> int:

@@ -186,7 +186,9 @@ def train(
         )
     if training:
         info["training"] = {k: v for k, v in training.items() if k != "history"}
-    return Registry(settings.models_dir).save(model, task=TASK, metrics=metrics, data=info)
+    return Registry(settings.models_dir).save(
+        model, task=TASK, metrics=metrics, data=info, export=settings.onnx != "off"
+    )
 
 
 def _holdout_metrics(

@@ -47,3 +47,26 @@ def test_load_folder_adds_photos_and_reports_broken_files(shop, tmp_path):
     report, problems = workflows.load_folder(settings, tmp_path / "new")
     assert report.rows_inserted == 10 and len(problems) == 1
     assert "broken.png" in problems[0].path
+
+
+def test_a_version_saved_without_an_export_exports_on_the_store_s_photos(shop, tmp_path):
+    from typer.testing import CliRunner
+
+    from shopsense.cli import app
+
+    plain = shop.model_copy(update={"onnx": "off"})
+    tiny = {"widths": [8, 16, 16], "epochs": 1, "batch_size": 128, "threads": 1}
+    run = workflows.train(plain, name="plain", params=tiny, search=False)
+    assert not (run.version.path / "model.onnx").exists()
+    env = {
+        "SHOPSENSE_STORE_PATH": str(shop.store_path),
+        "SHOPSENSE_MODELS_DIR": str(shop.models_dir),
+    }
+    result = CliRunner().invoke(app, ["export", "plain", "--task", "images"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads((run.version.path / "export.json").read_text())
+    assert report["checked_images"] == 512 and report["precisions"]["fp32"]["passed"]
+    model, _ = workflows.load_model(shop, "plain")
+    assert model.runtime_ is not None
+    listed = Registry(shop.models_dir).get("images", "plain").meta["export"]
+    assert listed == report

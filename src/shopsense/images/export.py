@@ -1,32 +1,26 @@
 """Cheap inference: the classifier as ONNX, run by ONNX Runtime, optionally int8.
 
-Export uses `torch.onnx.export(..., dynamo=True)`, the torch.export-based exporter that is
-the default since torch 2.9 (it needs the `onnxscript` package, installed with shopsense,
-and runs offline); the older TorchScript exporter still works in torch 2.13 but warns that
-it will be removed. The graph has one input `images` (batch, c, s, s), 1 or 3 channels
-normalised with the model's saved per-channel mean/std as `ImageClassifier.preprocess`
-does, a dynamic batch axis, and two outputs, `logits` and the unit-length `embedding`.
+Export and quantisation use `shopsense.compress.onnx_runtime`. The graph has one input
+`images` (batch, c, s, s), 1 or 3 channels normalised with the model's saved per-channel
+mean/std as `ImageClassifier.preprocess` does, a dynamic batch axis, and two outputs,
+`logits` and the unit-length `embedding`.
 
-int8: `onnxruntime.quantization.quantize_static` (QDQ format, per-channel int8 weights,
-uint8 activations) calibrated on real images, a few hundred are enough. torch's own
-`torch.ao.quantization` is deprecated and not used.
+int8: static quantisation (QDQ format, per-channel int8 weights, uint8 activations)
+calibrated on real images, a few hundred are enough.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from shopsense.compress.checked import meets, write_report
+from shopsense.compress.onnx_runtime import export_module, quantize_static_int8, session
 from shopsense.data.images import ImageSet
 from shopsense.images.data import normalise
-from shopsense.persist import atomic_write
 
 INPUT, OUTPUTS = "images", ("logits", "embedding")
 FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
@@ -34,42 +28,16 @@ FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 
 def export_onnx(model: Any, path: str | Path, *, opset: int | None = None) -> Path:
     """Write `model` (a fitted ImageClassifier) as an ONNX file with a dynamic batch."""
-    module = model.export_module().float()
     example = model.preprocess(np.zeros((2, *model.input_format.shape), dtype=np.uint8))
-    example = example.contiguous()
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    path = Path(path)
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # "torchvision is not installed" notes are noise here
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                module,
-                (example,),
-                dynamo=True,
-                input_names=[INPUT],
-                output_names=list(OUTPUTS),
-                dynamic_shapes=({0: batch},),
-                opset_version=opset,
-                verbose=False,
-            )
-            atomic_write(path, lambda tmp: program.save(tmp))
-    finally:
-        quiet.setLevel(level)
-    return path
-
-
-def session(path: str | Path, *, threads: int = 1) -> Any:
-    """An ONNX Runtime CPU session using `threads` intra-op threads."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return export_module(
+        model.export_module().float(),
+        (example.contiguous(),),
+        path,
+        input_names=[INPUT],
+        output_names=OUTPUTS,
+        dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},),
+        opset=opset,
+    )
 
 
 class OnnxClassifier:
@@ -113,17 +81,6 @@ class OnnxClassifier:
         return self._all(images, 1)
 
 
-class _Calibration:
-    """ONNX Runtime's CalibrationDataReader over normalised batches of real images."""
-
-    def __init__(self, batches: list[np.ndarray]) -> None:
-        self._batches = iter(batches)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._batches, None)
-        return None if batch is None else {INPUT: batch}
-
-
 def quantize_int8(
     fp32_path: str | Path,
     out_path: str | Path,
@@ -134,35 +91,84 @@ def quantize_int8(
 ) -> Path:
     """Static int8 quantisation of an exported model, calibrated on `calibration` images
     (a few hundred real ones, ideally every category)."""
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     arr = calibration.images if isinstance(calibration, ImageSet) else np.asarray(calibration)
     if len(arr) == 0:
         raise ValueError("int8 calibration needs at least one image")
     batches = [
-        normalise(arr[s : s + batch], model.mean_, model.std_) for s in range(0, len(arr), batch)
+        {INPUT: normalise(arr[s : s + batch], model.mean_, model.std_)}
+        for s in range(0, len(arr), batch)
     ]
-    out_path = Path(out_path)
-    with tempfile.TemporaryDirectory() as tmp:
-        pre = os.path.join(tmp, "pre.onnx")
-        quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
-        staged = os.path.join(tmp, "int8.onnx")
-        quantize_static(
-            pre,
-            staged,
-            _Calibration(batches),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            calibrate_method=CalibrationMethod.MinMax,
+    return quantize_static_int8(fp32_path, out_path, batches)
+
+
+#: per precision, what the exported network must reproduce of the torch one on real photos:
+#: share of photos with the same top category, largest logit error relative to the photo's
+#: largest |logit|, and the least cosine between the two embeddings of a photo
+BARS = {
+    "fp32": {
+        "top1_agreement": (">=", 0.99),
+        "max_relative_logit_error": ("<=", 1e-3),
+        "min_embedding_cosine": (">=", 0.999),
+    },
+    "int8": {"top1_agreement": (">=", 0.97), "min_embedding_cosine": (">=", 0.9)},
+}
+#: photos the check (and the int8 calibration) reads at most
+CHECK_IMAGES = 512
+
+
+def export_checked(
+    model: Any,
+    folder: str | Path,
+    *,
+    int8: bool = True,
+    images: ImageSet | np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Write `model.onnx` (and a calibrated `model.int8.onnx`) into `folder`, check both
+    against the torch network on real photos and write the report (`export.json`).
+
+    `images`: the shop's own photos (a few hundred, ideally every category); default, the
+    sample of training photos a freshly fitted classifier keeps.
+    """
+    arr = images.images if isinstance(images, ImageSet) else images
+    if arr is None:
+        arr = getattr(model, "calibration_images_", None)
+    if arr is None or len(arr) == 0:
+        raise ValueError(
+            "checking an exported image model needs real photos: pass images=... (a few "
+            "hundred of the shop's own), or export right after fit"
         )
-        data = Path(staged).read_bytes()
-    atomic_write(out_path, lambda t: Path(t).write_bytes(data))
-    return out_path
+    arr = np.asarray(arr)[:CHECK_IMAGES]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"fp32": export_onnx(model, folder / FP32_FILE)}
+    if int8:
+        paths["int8"] = quantize_int8(paths["fp32"], folder / INT8_FILE, model, arr)
+    held, model.runtime_ = model.runtime_, None  # the reference is the torch network
+    try:
+        want_logits, want_embedding = model.logits(arr), model.embed(arr)
+    finally:
+        model.runtime_ = held
+    report: dict[str, Any] = {"checked_images": len(arr), "precisions": {}}
+    for precision, path in paths.items():
+        runtime = OnnxClassifier(path, model, threads=torch.get_num_threads())
+        logits, embedding = runtime.logits(arr), runtime.embed(arr)
+        scale = np.maximum(np.abs(want_logits).max(axis=1), 1e-12)
+        numbers = {
+            "top1_agreement": round(
+                float(np.mean(logits.argmax(axis=1) == want_logits.argmax(axis=1))), 4
+            ),
+            "max_relative_logit_error": float(
+                f"{float((np.abs(logits - want_logits).max(axis=1) / scale).max()):.3g}"
+            ),
+            "min_embedding_cosine": round(
+                float(np.min(np.sum(embedding * want_embedding, axis=1))), 5
+            ),
+        }
+        report["precisions"][precision] = {
+            "file": path.name,
+            "size_mb": round(path.stat().st_size / 2**20, 3),
+            **numbers,
+            "passed": meets(numbers, BARS[precision]),
+        }
+    write_report(folder, report)
+    return report

@@ -56,6 +56,7 @@ WEIGHTS_FILE = "weights.safetensors"
 SEARCH_DIR = "search"
 #: Images scored per forward pass at inference: bounds memory, keeps batch speed.
 PREDICT_BATCH = 512
+CALIBRATION_IMAGES = 512
 
 
 @dataclass
@@ -237,6 +238,12 @@ class ImageClassifier(Estimator):
 
     name = "image_classifier"
     fitted_attribute = "network_"
+    exportable = True
+    #: ONNX Runtime in place of the torch network (set by `load` / `use_runtime`), or None
+    runtime_: Any = None
+    #: a seeded sample of training photos kept after fit (not saved): checks an export and
+    #: calibrates its int8 file
+    calibration_images_: np.ndarray | None = None
 
     def __init__(self, **params: Any) -> None:
         self.config = ImageClassifierConfig(**params)
@@ -279,6 +286,9 @@ class ImageClassifier(Estimator):
         else:
             train_rows, val_rows = np.arange(len(targets)), np.arange(0)
         train_images = labelled.images[train_rows]
+        self.runtime_ = None  # new weights: an exported file no longer matches them
+        keep = np.random.default_rng(cfg.random_state).permutation(len(train_rows))
+        self.calibration_images_ = train_images[np.sort(keep[:CALIBRATION_IMAGES])].copy()
         self.mean_, self.std_ = channel_stats(train_images)
         self.light_on_dark_ = bool(
             self.channels_ == 1 and light_border_share(train_images) <= LIGHT_ON_DARK_SHARE
@@ -362,6 +372,13 @@ class ImageClassifier(Estimator):
 
     def _run(self, images: Images, what: str) -> np.ndarray:
         self._check_fitted()
+        if self.runtime_ is not None:
+            which = 0 if what == "logits" else 1
+            parts = [
+                self.runtime_.run(x.contiguous().numpy())[which] for x in self._batches(images)
+            ]
+            if parts:
+                return np.concatenate(parts)
         out = []
         with torch.no_grad(), torch_threads(self.config.threads):
             for x in self._batches(images):
@@ -389,6 +406,27 @@ class ImageClassifier(Estimator):
     def embed(self, images: Images) -> np.ndarray:
         """(n, widths[-1]) float32 unit-length embeddings (cosine = inner product)."""
         return self._run(images, "embedding")
+
+    def export(
+        self, path: str | Path, *, int8: bool = True, images: Images | None = None
+    ) -> dict[str, Any]:
+        """Write the network as ONNX (fp32, and int8 calibrated on real photos) into the
+        saved model's folder `path`, checked against torch on `images` (default: the
+        training photos kept after fit); returns the check (`shopsense.images.export`)."""
+        from shopsense.images.export import export_checked
+
+        return export_checked(self, path, int8=int8, images=images)
+
+    def use_runtime(self, path: str | Path, precision: str = "fp32") -> bool:
+        """Classify and embed with the exported file in `path` for `precision` ("off":
+        torch); returns whether an exported network is now in use."""
+        from shopsense.compress.checked import chosen_file
+        from shopsense.images.export import OnnxClassifier
+
+        chosen = chosen_file(path, precision)
+        threads = self.config.threads or torch.get_num_threads()
+        self.runtime_ = None if chosen is None else OnnxClassifier(chosen[0], self, threads=threads)
+        return self.runtime_ is not None
 
     def export_module(self) -> LogitsAndEmbedding:
         """The network as one module with (logits, embedding) outputs, for ONNX export."""
@@ -468,6 +506,9 @@ class ImageClassifier(Estimator):
             from shopsense.images.search import VisualSearch
 
             model.search_ = VisualSearch.load(path / SEARCH_DIR)
+        from shopsense.config import Settings
+
+        model.use_runtime(path, Settings().onnx)
         return model
 
 

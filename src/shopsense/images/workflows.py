@@ -100,6 +100,7 @@ def train(
             "test": len(test_view),
             "unreadable": len(view.problems),
         },
+        export=settings.onnx != "off",
     )
     folder = _report_dir(settings, f"images-{name}")
     write_json(folder / "report.json", {"model": f"{name}/{version.version}", **report})
@@ -121,6 +122,23 @@ def load_model(settings: Settings, name: str | None = None) -> tuple[Any, ModelV
         name = max(found, key=lambda v: v.meta.get("created_at", "")).name
     version = registry.active(TASK, name)
     return registry.load(TASK, version.name, version.version), version
+
+
+def export(
+    settings: Settings, name: str, version: str | None = None, *, int8: bool = True
+) -> dict[str, Any]:
+    """Export a saved classifier to ONNX, checked (and int8-calibrated) on a seeded sample of
+    the store's own photos: for versions saved without an export."""
+    from shopsense.images.export import CHECK_IMAGES
+
+    registry = Registry(settings.models_dir)
+    v = registry.get(TASK, name, version)
+    model = registry.load(TASK, v.name, v.version, onnx="off")
+    view = image_set(settings, size=model.image_size_, channels=model.channels_)
+    if len(view) == 0:
+        raise ValueError("the store holds no photos to check the export on; load some first")
+    rows = np.random.default_rng(0).permutation(len(view))[:CHECK_IMAGES]
+    return registry.export(TASK, v.name, v.version, int8=int8, images=view.images[np.sort(rows)])
 
 
 def read_photos(

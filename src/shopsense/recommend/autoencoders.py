@@ -26,7 +26,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +35,7 @@ import torch
 
 from shopsense.data.views import Interactions
 from shopsense.estimator import register
+from shopsense.recommend import autoencoder_export
 from shopsense.recommend.neural import NeuralConfig, NeuralRecommender
 
 #: standard deviation of the initial biases (the authors' code); weights are Glorot-uniform
@@ -111,7 +113,11 @@ class _MultNet(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits over all items for a batch of bags, and the KL term of each (VAE)."""
         values = torch.nn.functional.dropout(values, self.dropout, self.training)
-        h = self.first(items, offsets, per_sample_weights=values) + self.first_bias
+        return self.tail(self.first(items, offsets, per_sample_weights=values) + self.first_bias)
+
+    def tail(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Everything after the first layer's sum: what is exported (the first layer reads
+        a sparse row, a product NumPy does with the same weights)."""
         for layer in self.encoder:
             h = layer(torch.tanh(h))
         kl = None
@@ -143,6 +149,7 @@ class _MultAutoencoder(NeuralRecommender):
             raise ValueError(f"{self.name}: layers must be positive widths, not {cfg.layers}")
         if not 0 <= cfg.dropout < 1:
             raise ValueError(f"{self.name}: dropout must be in [0, 1), not {cfg.dropout}")
+        self.runtime_ = None  # new weights: an exported file no longer matches them
         self._rows = train.binary
         self._train_users = np.flatnonzero(np.diff(self._rows.indptr))
         self._steps_per_epoch = math.ceil(len(self._train_users) / max(cfg.batch_size, 1))
@@ -174,15 +181,46 @@ class _MultAutoencoder(NeuralRecommender):
 
     def _forward_scores(self, user_idx: torch.Tensor) -> torch.Tensor:
         # read the rows now: `with_history` replaces seen_, and that is the whole fold-in
-        rows = self.seen_[user_idx.cpu().numpy()]
-        items, offsets, values, _ = _bags(rows, self.device_)
-        return self.module_(items, offsets, values)[0]
+        return self._logits(self.seen_[user_idx.cpu().numpy()])
 
     scores_histories = True
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         rows = self.history_matrix(histories)
-        return self._inference(lambda: self.module_(*_bags(rows, self.device_)[:3])[0])
+        return self._inference(self._logits, rows)
+
+    def _logits(self, rows: sp.csr_matrix) -> torch.Tensor:
+        """Logits over all items of a batch of rows, from the exported network when one is
+        attached (then the first layer is a sparse product in NumPy)."""
+        if self.runtime_ is None or self.module_.training or torch.is_grad_enabled():
+            return self.module_(*_bags(rows, self.device_)[:3])[0]
+        return torch.from_numpy(self.runtime_.logits(rows)).to(self.device_)
+
+    # ----------------------------------------------------------------- compressed form
+    exportable = True
+    #: ONNX Runtime in place of the torch network when scoring (set by `load`), or None
+    runtime_: autoencoder_export.TailRuntime | None = None
+
+    def export(self, path: str | Path, *, int8: bool = True) -> dict[str, Any]:
+        """Write the network after its first layer as ONNX (and int8) into the folder
+        `path`, checked against torch; returns the parity report."""
+        return autoencoder_export.export(self, path, int8=int8)
+
+    def use_runtime(self, path: str | Path, precision: str = "fp32") -> bool:
+        """Score with the exported file in `path` for `precision` ("off": torch); returns
+        whether an exported network is now in use."""
+        self.runtime_ = autoencoder_export.runtime_for(self, path, precision)
+        return self.runtime_ is not None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a saved model; it scores with its ONNX export when one passed its check,
+        unless the `onnx` setting (SHOPSENSE_ONNX) says otherwise."""
+        from shopsense.config import Settings
+
+        model = super().load(path)
+        model.use_runtime(path, Settings().onnx)
+        return model
 
     def item_vectors(self) -> np.ndarray:
         """Rows of the output layer's weight: what the decoder's last hidden state meets."""

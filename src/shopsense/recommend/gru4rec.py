@@ -65,6 +65,7 @@ class GRU4Rec(SequentialRecommender):
     name = "gru4rec"
     Config = GRU4RecConfig
     config: GRU4RecConfig
+    export_fixed_width = True  # torch.export unrolls the recurrence over time
 
     def _build_module(self) -> torch.nn.Module:
         if self.config.cell not in CELLS:

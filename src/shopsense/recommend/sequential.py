@@ -16,12 +16,15 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from shopsense.data.views import Interactions
+from shopsense.recommend import exported
 from shopsense.recommend.base import top_k
 from shopsense.recommend.neural import NeuralConfig, NeuralRecommender
 
@@ -44,6 +47,11 @@ class SequentialRecommender(NeuralRecommender):
     folds_in = True
     scores_histories = True  # the network reads any item sequence, trained on or not
     queries_are_costly = True
+    exportable = True
+    #: the exported graph has a fixed sequence width (recurrent networks are unrolled)
+    export_fixed_width = False
+    #: ONNX Runtime in place of the torch network when scoring (set by `load`), or None
+    runtime_: exported.QueryRuntime | None = None
 
     # ----------------------------------------------------------------- the network
     @abstractmethod
@@ -59,6 +67,7 @@ class SequentialRecommender(NeuralRecommender):
         cfg = self.config
         if cfg.max_length < 1 or cfg.hidden < 1 or not 0 <= cfg.dropout < 1:
             raise ValueError(f"{self.name}: need max_length >= 1, hidden >= 1 and 0 <= dropout < 1")
+        self.runtime_ = None  # new weights: an exported file no longer matches them
         self._set_history(train)
         # Training windows: the last max_length + 1 items of each user with at least two.
         tokens, lengths = _right_padded(
@@ -132,8 +141,20 @@ class SequentialRecommender(NeuralRecommender):
         return self._inference(self._scores_of_tokens, *self._history_tokens(histories))
 
     def _last_states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The query after each sequence: from the exported network when one is attached."""
+        runtime = self.runtime_
+        if runtime is None or self.module_.training or torch.is_grad_enabled():
+            return self._network_states(tokens, lengths)
+        out = runtime.queries(tokens.cpu().numpy(), lengths.cpu().numpy())
+        return torch.from_numpy(out).to(tokens.device)
+
+    def _network_states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The final hidden state after each sequence (zeros for an empty one), in torch."""
         states = self._encode(tokens, lengths.clamp(min=1))
-        last = states[torch.arange(len(lengths), device=states.device), lengths.clamp(min=1) - 1]
+        # gather, not fancy indexing by arange(len(...)): keeps the batch size symbolic
+        # when the network is exported
+        at = (lengths.clamp(min=1) - 1)[:, None, None].expand(-1, 1, states.shape[-1])
+        last = states.gather(1, at).squeeze(1)
         return torch.where((lengths > 0)[:, None], last, torch.zeros_like(last))
 
     def item_embeddings(self) -> np.ndarray:
@@ -172,6 +193,28 @@ class SequentialRecommender(NeuralRecommender):
 
     def item_vectors(self) -> np.ndarray:
         return self._output_weights().detach().float().cpu().numpy()
+
+    # ----------------------------------------------------------------- compressed form
+    def export(self, path: str | Path, *, int8: bool = True) -> dict[str, Any]:
+        """Write the sequence-to-query network as ONNX (and int8) into the folder `path`,
+        checked against torch; returns the parity report (see `shopsense.recommend.exported`)."""
+        return exported.export(self, path, int8=int8)
+
+    def use_runtime(self, path: str | Path, precision: str = "fp32") -> bool:
+        """Score with the exported file in `path` for `precision` ("off": torch); returns
+        whether an exported network is now in use."""
+        self.runtime_ = exported.runtime_for(path, self.config.hidden, precision)
+        return self.runtime_ is not None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a saved model; it scores with its ONNX export when one passed its check,
+        unless the `onnx` setting (SHOPSENSE_ONNX) says otherwise."""
+        from shopsense.config import Settings
+
+        model = super().load(path)
+        model.use_runtime(path, Settings().onnx)
+        return model
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> dict[str, np.ndarray]:

@@ -400,8 +400,10 @@ def _versions(state: ServiceState) -> list[s.ModelVersionOut]:
         for v in saved:
             newest[v.name] = v.version  # oldest first: the last one wins
         active = {name: registry.active(task, name).version for name in newest}
+        runtimes: dict[str, str] = {}
         if task == TASK:  # recommenders stay loaded: what this process holds
             serving = state.serving()
+            runtimes = {name: _runtime(m.model) for name, m in state.loaded().items()}
         else:  # the others are read at each request: what the next one gets
             serving = {n: registry.would_serve(task, n, auto_activate=auto).version for n in newest}
         out += [
@@ -418,10 +420,18 @@ def _versions(state: ServiceState) -> list[s.ModelVersionOut]:
                 params=v.meta.get("params", {}),
                 metrics=v.meta.get("metrics", {}),
                 data=v.meta.get("data", {}),
+                export=v.meta.get("export", {}),
+                runtime=runtimes.get(v.name) if serving.get(v.name) == v.version else None,
             )
             for v in saved
         ]
     return out
+
+
+def _runtime(model: Any) -> str:
+    """What scores a loaded model: its ONNX file, or torch / the model's own arrays."""
+    runtime = getattr(model, "runtime_", None)
+    return f"onnx {runtime.path.name}" if runtime is not None else "torch"
 
 
 @router.get("/data/quality", response_model=list[s.QualityReportOut])

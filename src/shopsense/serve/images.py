@@ -63,7 +63,9 @@ class ImageModels:
         with self._lock:
             held = self._loaded.get(name)
             if held is None or held[0].path != version.path:
-                model = registry.load(TASK, version.name, version.version)
+                model = registry.load(
+                    TASK, version.name, version.version, onnx=self.state.settings.onnx
+                )
                 held = self._loaded[name] = (version, model)
         return held[1], held[0]
 

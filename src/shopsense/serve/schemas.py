@@ -179,6 +179,16 @@ class ModelVersionOut(BaseModel):
     params: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)
     data: dict = Field(default_factory=dict)
+    export: dict = Field(
+        default_factory=dict,
+        description="deep models: the ONNX files saved beside the weights and their parity "
+        "check against torch (per precision: top-10 agreement, score error, passed)",
+    )
+    runtime: str | None = Field(
+        None,
+        description="the version this process serves: what scores it, e.g. 'onnx "
+        "query.onnx' or 'torch' (null for versions not loaded)",
+    )
 
 
 class ActivateRequest(Strict):

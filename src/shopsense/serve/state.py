@@ -362,7 +362,7 @@ class ServiceState:
 
     def _load(self, version: ModelVersion) -> ServedModel:
         start = time.perf_counter()
-        model = self.registry.load(TASK, version.name, version.version)
+        model = self.registry.load(TASK, version.name, version.version, onnx=self.settings.onnx)
         self._catalogue = None  # activation is when a new catalogue shows up
         events_version = self.data_version("events")  # before reading: a later write shows
         served = ServedModel(
