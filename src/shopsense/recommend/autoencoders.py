@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -211,16 +211,6 @@ class _MultAutoencoder(NeuralRecommender):
         whether an exported network is now in use."""
         self.runtime_ = autoencoder_export.runtime_for(self, path, precision)
         return self.runtime_ is not None
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read a saved model; it scores with its ONNX export when one passed its check,
-        unless the `onnx` setting (SHOPSENSE_ONNX) says otherwise."""
-        from shopsense.config import Settings
-
-        model = super().load(path)
-        model.use_runtime(path, Settings().onnx)
-        return model
 
     def item_vectors(self) -> np.ndarray:
         """Rows of the output layer's weight: what the decoder's last hidden state meets."""

@@ -168,6 +168,10 @@ class NeuralRecommender(Recommender):
         module = model._build_module()
         module.load_state_dict(load_file(Path(path) / WEIGHTS_FILE))
         model.module_ = module.to(model.device_).eval()
+        if model.exportable:  # scores with its checked ONNX export, per SHOPSENSE_ONNX
+            from shopsense.config import Settings
+
+            model.use_runtime(path, Settings().onnx)
         return model
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:

@@ -17,7 +17,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import torch
@@ -205,16 +205,6 @@ class SequentialRecommender(NeuralRecommender):
         whether an exported network is now in use."""
         self.runtime_ = exported.runtime_for(path, self.config.hidden, precision)
         return self.runtime_ is not None
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read a saved model; it scores with its ONNX export when one passed its check,
-        unless the `onnx` setting (SHOPSENSE_ONNX) says otherwise."""
-        from shopsense.config import Settings
-
-        model = super().load(path)
-        model.use_runtime(path, Settings().onnx)
-        return model
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> dict[str, np.ndarray]:
